@@ -1,0 +1,514 @@
+"""Loading, validation and normalisation of preference and ranking data.
+
+Sources: a local file (``.jsonl``, ``.jsonl.gz``, ``.json`` holding a list of objects, ``.parquet``,
+``.csv``), a ``datasets.Dataset`` / ``DatasetDict`` / ``IterableDataset``, a list of dicts, or a
+Hugging Face hub dataset name (``owner/name``, any string that is not an existing path).
+
+Preference row formats, all normalised to :class:`~genpref.data.types.PreferenceExample`:
+
+1. explicit standard: ``{"prompt": str, "chosen": str, "rejected": str}``;
+2. explicit conversational: ``prompt`` a list of ``{"role", "content"}`` messages; ``chosen`` /
+   ``rejected`` a string or a one-message list ``[{"role": "assistant", "content": ...}]`` (TRL style).
+   A longer list is accepted when it is the whole conversation: its messages before the final
+   assistant message must equal the prompt (a string prompt counts as one user message);
+3. implicit standard (Anthropic HH-RLHF): no ``prompt``; ``chosen`` / ``rejected`` are whole dialogues
+   ``"\\n\\nHuman: ... \\n\\nAssistant: ..."``. The prompt is the text up to and including the *last*
+   ``"\\n\\nAssistant:"``; the response is the rest, kept verbatim (its leading space included), so
+   ``prompt + response`` reproduces the original dialogue byte for byte and a decoder tokenises the
+   response as it saw it in pre-training (``" Sure"``, not ``"Sure"``). The two prompts must match;
+4. implicit conversational: ``chosen`` / ``rejected`` whole message lists ending with an assistant
+   message; the prompt is every message before it and must match between the two.
+
+Optional fields: ``prob`` (probability that chosen wins, in [0, 1]; becomes ``label``, default 1.0),
+``margin`` (a finite number), ``subset`` (a string). Unknown fields are ignored.
+
+Ranking rows ``{"prompt", "responses": [str | [assistant message]], "scores"?: [number]}`` (K >= 2)
+normalise to :class:`~genpref.data.types.RankingExample`.
+
+Every bad row is a :class:`~genpref.errors.DataError` naming the source, line, field and a fix.
+With ``on_error="skip"`` bad rows (including lines that are not valid JSON) are skipped and recorded;
+problems with the file itself (missing, not UTF-8, not gzip, not parquet) always raise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import io
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from genpref.data.types import Message, PreferenceExample, Prompt, RankingExample
+from genpref.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+ROLES = ("system", "user", "assistant")
+ASSISTANT_MARKER = "\n\nAssistant:"
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_FILE_TYPES = (".jsonl", ".jsonl.gz", ".json", ".parquet", ".csv")
+OnError = Literal["raise", "skip"]
+
+
+@dataclass
+class LoadReport:
+    """What a load produced: the examples, and the rows it skipped with their reasons."""
+
+    examples: list
+    rejected: list[tuple[str, str]]
+    """``(origin, reason)`` for each skipped row; ``origin`` is ``"<filename>:<line>"``."""
+    n_read: int
+    source: str
+    rejects_path: str | None = None
+
+    def summary(self) -> str:
+        text = f"read {self.n_read} rows from {self.source}: {len(self.examples)} kept"
+        if self.rejected:
+            text += f", {len(self.rejected)} skipped"
+            if self.rejects_path:
+                text += f" (see rejects file {self.rejects_path})"
+        return text
+
+
+@dataclass
+class _BadRecord:
+    """A line that could not be parsed into a JSON object (skippable like any bad row)."""
+
+    error: DataError
+    raw: str
+
+
+class _Bad(Exception):
+    """A validation failure inside one row; the loader adds source and line."""
+
+    def __init__(self, message: str, field: str | None = None, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.field, self.fix = message, field, fix
+
+
+# ---------------------------------------------------------------- reading raw records
+
+
+def _decode(data: bytes, name: str, first_line: int = 1) -> str:
+    """UTF-8 text of ``data`` (a leading byte-order mark dropped); a DataError names the bad line."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = first_line + data[: exc.start].count(b"\n")
+        raise DataError(
+            f"not valid UTF-8 ({exc.reason})",
+            source=name,
+            line=line,
+            fix="re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in > out`)",
+        ) from None
+
+
+def _parse_object(text: str, name: str, line: int) -> dict | _BadRecord:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fix = "each line must be one complete JSON object; check quotes, commas and escapes"
+        err = DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", source=name, line=line, fix=fix)
+        return _BadRecord(err, text)
+    if not isinstance(value, dict):
+        err = DataError(f"expected a JSON object, got {type(value).__name__}", source=name, line=line)
+        return _BadRecord(err, text)
+    return value
+
+
+def _iter_jsonl(path: Path, name: str) -> Iterator[tuple[int, dict | _BadRecord]]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            for line, raw in enumerate(fh, 1):
+                text = _decode(raw, name, line)
+                if text.strip():
+                    yield line, _parse_object(text, name, line)
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise DataError(f"cannot read compressed file: {exc}", source=name, fix="check the file") from None
+
+
+def _iter_json(path: Path, name: str) -> Iterator[tuple[int, dict | _BadRecord]]:
+    try:
+        value = json.loads(_decode(path.read_bytes(), name))
+    except json.JSONDecodeError as exc:
+        fix = "a .json file holds one JSON list of objects; name a file with one object per line .jsonl"
+        raise DataError(f"invalid JSON: {exc.msg}", source=name, line=exc.lineno, fix=fix) from None
+    if not isinstance(value, list):
+        fix = "a .json file must hold a list of objects; use .jsonl for one object per line"
+        raise DataError(f"expected a list of objects, got {type(value).__name__}", source=name, fix=fix)
+    return _iter_objects(value, name)
+
+
+def _iter_csv(path: Path, name: str) -> Iterator[tuple[int, dict]]:
+    reader = csv.DictReader(io.StringIO(_decode(path.read_bytes(), name), newline=""))
+    start = 2  # line 1 is the header
+    for row in reader:
+        row.pop(None, None)  # cells beyond the header
+        for key in ("prob", "margin"):  # CSV cells are text: read numbers as numbers
+            if row.get(key) in ("", None):
+                row.pop(key, None)
+                continue
+            with contextlib.suppress(ValueError):  # else left as text; validation reports it
+                row[key] = float(row[key])
+        yield start, row
+        start = reader.line_num + 1
+
+
+def _iter_parquet(path: Path, name: str) -> Iterator[tuple[int, dict | _BadRecord]]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid and friends
+        raise DataError(f"not a readable parquet file: {exc}", source=name) from None
+    return _iter_objects((row for batch in parquet.iter_batches() for row in batch.to_pylist()), name)
+
+
+def _iter_objects(rows: Iterable[Any], name: str) -> Iterator[tuple[int, dict | _BadRecord]]:
+    for index, row in enumerate(rows, 1):
+        if isinstance(row, dict):
+            yield index, row
+        else:
+            err = DataError(f"expected a dict, got {type(row).__name__}", source=name, line=index)
+            yield index, _BadRecord(err, repr(row))
+
+
+def _load_hub(name: str, split: str) -> Any:
+    import datasets
+
+    try:
+        return datasets.load_dataset(name, split=split)
+    except Exception as exc:  # network, auth, unknown dataset or split: all reported alike
+        raise DataError(
+            f"'{name}' does not exist locally and could not be loaded from the Hugging Face hub "
+            f"({type(exc).__name__}: {exc})",
+            source=name,
+            fix="check the file path; for a hub dataset check its name, the split and your network "
+            "(HF_HUB_OFFLINE=1 forbids downloads)",
+        ) from None
+
+
+def _open(source: Any, split: str) -> tuple[str, Iterator[tuple[int, dict | _BadRecord]]]:
+    """The display name of ``source`` and an iterator of ``(line, row)``."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        lower = path.name.lower()
+        if path.is_file():
+            if lower.endswith((".jsonl", ".jsonl.gz")):
+                return path.name, _iter_jsonl(path, path.name)
+            if lower.endswith(".json"):
+                return path.name, _iter_json(path, path.name)
+            if lower.endswith(".csv"):
+                return path.name, _iter_csv(path, path.name)
+            if lower.endswith(".parquet"):
+                return path.name, _iter_parquet(path, path.name)
+            fix = f"use one of {', '.join(_FILE_TYPES)}"
+            raise DataError(f"unsupported file type: {path}", source=str(path), fix=fix)
+        if path.exists():
+            raise DataError(f"{path} is a folder, not a data file", source=str(path), fix="pass one file")
+        if isinstance(source, str) and _HUB_NAME.match(source) and not lower.endswith(_FILE_TYPES):
+            dataset = _load_hub(source, split)
+            return source, _iter_objects(dataset, source)
+        fix = f"check the path (relative paths start at {Path.cwd()})"
+        raise DataError(f"file not found: {path}", source=str(path), fix=fix)
+    if isinstance(source, (list, tuple)):
+        return "<list>", _iter_objects(source, "<list>")
+    import datasets
+
+    if isinstance(source, (datasets.DatasetDict, datasets.IterableDatasetDict)):
+        if split not in source:
+            raise DataError(f"no split '{split}' (has {sorted(source)})", source="<DatasetDict>")
+        source = source[split]
+    if isinstance(source, (datasets.Dataset, datasets.IterableDataset)):
+        name = getattr(source.info, "dataset_name", None) or "<Dataset>"
+        return name, _iter_objects(source, name)
+    raise TypeError(f"cannot load preference data from a {type(source).__name__}")
+
+
+def read_records(source: Any, *, split: str = "train") -> Iterator[tuple[str, int, dict]]:
+    """Yield ``(source name, 1-based line or row number, raw dict)`` for every row; bad JSON raises."""
+    name, rows = _open(source, split)
+    for line, row in rows:
+        if isinstance(row, _BadRecord):
+            raise row.error
+        yield name, line, row
+
+
+# ---------------------------------------------------------------- validating one row
+
+
+def _require(row: dict, key: str) -> Any:
+    if row.get(key) is None:
+        raise _Bad(f"missing required field (row has: {', '.join(sorted(row)) or 'nothing'})", key)
+    return row[key]
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise _Bad(f"expected a string, got {type(value).__name__}", where)
+    if not value.strip():
+        raise _Bad("is empty or whitespace-only", where, fix="fill in the text or remove the row")
+    return value
+
+
+def _message(value: Any, where: str) -> Message:
+    fix = 'a message is {"role": "system" | "user" | "assistant", "content": str}'
+    if not isinstance(value, dict):
+        raise _Bad(f"expected a message dict, got {type(value).__name__}", where, fix)
+    role, content = value.get("role"), value.get("content")
+    if not isinstance(role, str) or not isinstance(content, str):
+        raise _Bad("message needs string 'role' and 'content'", where, fix)
+    if role not in ROLES:
+        raise _Bad(f"unknown role '{role}'", where, fix)
+    return {"role": role, "content": content}
+
+
+def _messages(value: list, where: str) -> list[Message]:
+    if not value:
+        raise _Bad("is an empty message list", where)
+    return [_message(item, f"{where}[{i}]") for i, item in enumerate(value)]
+
+
+def _prompt(value: Any, where: str = "prompt") -> Prompt:
+    if isinstance(value, list):
+        messages = _messages(value, where)
+        if not any(m["content"].strip() for m in messages):
+            raise _Bad("every message is empty", where)
+        return messages
+    return _text(value, where)
+
+
+def _response(value: Any, where: str) -> tuple[str, list[Message] | None]:
+    """Response text and, for a whole-conversation list, the messages before it."""
+    if not isinstance(value, list):
+        return _text(value, where), None
+    messages = _messages(value, where)
+    if messages[-1]["role"] != "assistant":
+        fix = "the response must be one assistant message, or a conversation ending with one"
+        raise _Bad("last message is not from the assistant", where, fix)
+    return _text(messages[-1]["content"], where), (messages[:-1] or None)
+
+
+def _merge_prompt(prompt: Prompt, prefix: list[Message] | None, where: str) -> Prompt:
+    """Check a whole-conversation response against the explicit prompt; return the prompt to keep."""
+    if prefix is None:
+        return prompt
+    as_messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+    if prefix != as_messages:
+        raise _Bad("the messages before the final assistant message differ from 'prompt'", where)
+    return prefix
+
+
+def _split_dialogue(text: Any, where: str) -> tuple[str, str]:
+    text = _text(text, where)
+    cut = text.rfind(ASSISTANT_MARKER)
+    if cut < 0 or not text[:cut].strip():
+        fix = "add a 'prompt' field, or write the dialogue as '\\n\\nHuman: ...\\n\\nAssistant: ...'"
+        raise _Bad("no prompt field and no '\\n\\nAssistant:' turn to split the prompt at", where, fix)
+    cut += len(ASSISTANT_MARKER)
+    if not text[cut:].strip():
+        raise _Bad("the response after the last '\\n\\nAssistant:' is empty", where, "remove the row")
+    return text[:cut], text[cut:]
+
+
+def _split_conversation(value: list, where: str) -> tuple[list[Message], str]:
+    response, prefix = _response(value, where)
+    if prefix is None:
+        raise _Bad("no prompt messages before the assistant reply", where, "add a 'prompt' field")
+    return prefix, response
+
+
+def _number(row: dict, key: str, default: float | None) -> float | None:
+    value = row.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Bad(f"expected a number, got {type(value).__name__}", key)
+    if not math.isfinite(value):
+        raise _Bad(f"must be finite, got {value}", key)
+    return float(value)
+
+
+def _preference_from_row(row: dict, origin: str = "") -> PreferenceExample:
+    """One raw row (any supported format) as a :class:`PreferenceExample`; raises ``_Bad``."""
+    chosen_raw, rejected_raw = _require(row, "chosen"), _require(row, "rejected")
+    if row.get("prompt") is not None:
+        prompt = _prompt(row["prompt"])
+        chosen, chosen_prefix = _response(chosen_raw, "chosen")
+        rejected, rejected_prefix = _response(rejected_raw, "rejected")
+        prompt = _merge_prompt(prompt, chosen_prefix, "chosen")
+        prompt = _merge_prompt(prompt, rejected_prefix, "rejected")
+    elif isinstance(chosen_raw, list) and isinstance(rejected_raw, list):
+        prompt, chosen = _split_conversation(chosen_raw, "chosen")
+        rejected_prompt, rejected = _split_conversation(rejected_raw, "rejected")
+        if prompt != rejected_prompt:
+            raise _Bad("prompts do not match (messages before the reply)", "chosen/rejected")
+    elif isinstance(chosen_raw, list) or isinstance(rejected_raw, list):
+        raise _Bad("without a prompt, chosen and rejected must both be text or both be message lists")
+    else:
+        prompt, chosen = _split_dialogue(chosen_raw, "chosen")
+        rejected_prompt, rejected = _split_dialogue(rejected_raw, "rejected")
+        if prompt != rejected_prompt:
+            fix = "add an explicit 'prompt' field, or remove the row"
+            raise _Bad(
+                "prompts do not match (text up to the last '\\n\\nAssistant:')", "chosen/rejected", fix
+            )
+    if chosen.strip() == rejected.strip():
+        raise _Bad(
+            "chosen and rejected are identical", "rejected", fix="remove the row: it has no preference"
+        )
+    prob = _number(row, "prob", 1.0)
+    if not 0.0 <= prob <= 1.0:
+        raise _Bad(f"must lie in [0, 1], got {prob}", "prob", fix="prob is P(chosen wins), not a logit")
+    subset = row.get("subset")
+    if subset is not None and not isinstance(subset, str):
+        raise _Bad(f"expected a string, got {type(subset).__name__}", "subset")
+    margin = _number(row, "margin", None)
+    return PreferenceExample(prompt, chosen, rejected, prob, margin, subset, origin)
+
+
+def _ranking_from_row(row: dict, origin: str = "") -> RankingExample:
+    """One raw ranking row as a :class:`RankingExample`; raises ``_Bad``."""
+    prompt = _prompt(_require(row, "prompt"))
+    raw = _require(row, "responses")
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise _Bad("expected a list of at least 2 responses", "responses")
+    responses = []
+    for i, value in enumerate(raw):
+        text, prefix = _response(value, f"responses[{i}]")
+        prompt = _merge_prompt(prompt, prefix, f"responses[{i}]")
+        responses.append(text)
+    scores = row.get("scores")
+    if scores is not None:
+        if not isinstance(scores, list) or len(scores) != len(responses):
+            raise _Bad(f"expected a list of {len(responses)} numbers, one per response", "scores")
+        scores = tuple(_number({"scores": s}, "scores", None) for s in scores)
+    return RankingExample(prompt, tuple(responses), scores, origin)
+
+
+# ---------------------------------------------------------------- loading whole sources
+
+
+def write_records(records: Iterable[dict], path: str | Path) -> Path:
+    """Write dicts as JSON Lines atomically (a temporary file, then ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _load(
+    source: Any,
+    split: str,
+    on_error: OnError,
+    rejects_path: str | Path | None,
+    limit: int | None,
+    normalise: Callable[[dict, str], Any],
+) -> LoadReport:
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    name, rows = _open(source, split)
+    examples, rejected, reject_rows, n_read = [], [], [], 0
+    for line, row in rows:
+        if limit is not None and len(examples) >= limit:
+            break
+        n_read += 1
+        origin = f"{name}:{line}"
+        if isinstance(row, _BadRecord):
+            error, raw = row.error, row.raw
+        else:
+            try:
+                examples.append(normalise(row, origin))
+                continue
+            except _Bad as bad:
+                error = DataError(bad.message, source=name, line=line, field=bad.field, fix=bad.fix)
+                raw = row
+        if on_error == "raise":
+            raise error
+        reason = error.message if error.field is None else f"{error.field}: {error.message}"
+        rejected.append((origin, reason))
+        reject_rows.append({"origin": origin, "reason": reason, "row": raw})
+    if on_error == "skip" and rejects_path is not None:
+        write_records(reject_rows, rejects_path)
+    report = LoadReport(examples, rejected, n_read, name, None if rejects_path is None else str(rejects_path))
+    if rejected:
+        logger.warning(report.summary())
+    return report
+
+
+def load_preferences(
+    source: Any,
+    *,
+    split: str = "train",
+    on_error: OnError = "raise",
+    rejects_path: str | Path | None = None,
+    limit: int | None = None,
+) -> LoadReport:
+    """Load pairwise preference rows as :class:`PreferenceExample` s.
+
+    Args:
+        source: a file path, a ``datasets`` object, a list of dicts, or a hub dataset name.
+        split: the split to take from a hub dataset or ``DatasetDict``.
+        on_error: ``"raise"`` stops at the first bad row; ``"skip"`` skips and records bad rows.
+        rejects_path: with ``"skip"``, write each skipped row here as JSONL ``{origin, reason, row}``.
+        limit: stop after this many *kept* examples.
+    """
+    return _load(source, split, on_error, rejects_path, limit, _preference_from_row)
+
+
+def load_rankings(
+    source: Any,
+    *,
+    split: str = "train",
+    on_error: OnError = "raise",
+    rejects_path: str | Path | None = None,
+    limit: int | None = None,
+) -> LoadReport:
+    """Load ranking rows (a prompt with K >= 2 responses) as :class:`RankingExample` s.
+
+    Arguments as for :func:`load_preferences`.
+    """
+    return _load(source, split, on_error, rejects_path, limit, _ranking_from_row)
+
+
+def pairs_from_rankings(rankings: Iterable[RankingExample]) -> list[PreferenceExample]:
+    """Every pair of responses with distinct scores, the higher-scored one as ``chosen``.
+
+    Pairs are emitted in response order (i < j). Tied pairs carry no preference: they are skipped
+    and their number is logged at INFO level. Rankings without scores raise a DataError.
+    """
+    pairs: list[PreferenceExample] = []
+    n_ties = 0
+    for ranking in rankings:
+        if ranking.scores is None:
+            raise DataError("ranking has no scores to order its responses", source=ranking.origin or None)
+        for i in range(len(ranking.responses)):
+            for j in range(i + 1, len(ranking.responses)):
+                si, sj = ranking.scores[i], ranking.scores[j]
+                if si == sj:
+                    n_ties += 1
+                    continue
+                hi, lo = (i, j) if si > sj else (j, i)
+                chosen, rejected = ranking.responses[hi], ranking.responses[lo]
+                pairs.append(PreferenceExample(ranking.prompt, chosen, rejected, origin=ranking.origin))
+    if n_ties:
+        logger.info("pairs_from_rankings: skipped %d tied pairs, kept %d", n_ties, len(pairs))
+    return pairs

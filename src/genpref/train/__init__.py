@@ -1,0 +1,1 @@
+"""Training recipes and the pieces they share (configs, checkpoints, metrics, schedules)."""

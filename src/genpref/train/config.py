@@ -1,0 +1,70 @@
+"""Typed configs shared by the training recipes. Field docstrings become ``--help``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from genpref.errors import ConfigError
+from genpref.models.lora import LoraSettings
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with warm-up and decay."""
+
+    lr: float = 2e-5
+    """Peak learning rate."""
+    head_lr: float | None = None
+    """Learning rate of the new head(s); default: same as lr."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW betas."""
+    warmup_ratio: float = 0.05
+    """Fraction of optimizer steps spent warming up linearly from 0."""
+    scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    """Decay after warm-up."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping threshold (0 disables clipping)."""
+
+
+@dataclass
+class TrainConfig:
+    """Loop settings."""
+
+    epochs: int = 1
+    """Passes over the training data."""
+    max_steps: int | None = None
+    """Stop after this many optimizer steps (overrides epochs when smaller)."""
+    batch_size: int = 8
+    """Comparisons per process per micro-batch."""
+    grad_accum: int = 1
+    """Micro-batches per optimizer step (the update equals that of the large batch)."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """fp32, or bf16 autocast (parameters stay fp32)."""
+    finetune: Literal["full", "lora", "frozen"] = "full"
+    """full fine-tuning, LoRA adapters (peft), or a frozen backbone with trainable head."""
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    """LoRA settings (used when finetune=lora)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass to save memory."""
+    seed: int = 0
+    """Seed for head initialisation, data order and dropout."""
+    log_every: int = 10
+    """Optimizer steps between metric lines."""
+    eval_every: int = 0
+    """Optimizer steps between evaluations (0: only at the end)."""
+    save_every: int = 0
+    """Optimizer steps between checkpoints (0: only at the end)."""
+    keep_checkpoints: int = 2
+    """How many step checkpoints to keep (the newest)."""
+    report_to: list[str] = field(default_factory=list)
+    """Extra trackers: tensorboard, wandb (metrics.jsonl is always written)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "grad_accum"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")

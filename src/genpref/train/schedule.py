@@ -1,0 +1,74 @@
+"""Deterministic data order and optimizer set-up shared by the training recipes.
+
+The whole run is planned up front as a list of optimizer steps, each a list of micro-batches of
+global example indices. The plan depends only on (n, seed, batch sizes, epochs), never on the
+process count's RNG, so resuming at step s replays exactly steps s, s+1, ... and N processes with
+per-process batch b see the same global batches as 1 process with batch N·b.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from genpref.train.config import OptimConfig, TrainConfig
+
+
+def plan_steps(n_examples: int, train: TrainConfig, num_processes: int) -> list[list[list[int]]]:
+    """Global micro-batches grouped into optimizer steps.
+
+    Returns:
+        steps[s][m] = the global indices of micro-batch m of step s (length ≤ batch_size·P).
+        A trailing global micro-batch smaller than the process count is dropped (every process
+        must see at least one example); the caller reports it.
+    """
+    global_batch = train.batch_size * num_processes
+    steps: list[list[list[int]]] = []
+    for epoch in range(train.epochs):
+        gen = torch.Generator().manual_seed(train.seed * 100_003 + epoch)
+        order = torch.randperm(n_examples, generator=gen).tolist()
+        micro = [order[i : i + global_batch] for i in range(0, n_examples, global_batch)]
+        micro = [m for m in micro if len(m) >= num_processes]
+        for i in range(0, len(micro), train.grad_accum):
+            steps.append(micro[i : i + train.grad_accum])
+    if train.max_steps is not None:
+        steps = steps[: train.max_steps]
+    return steps
+
+
+def shard(indices: list[int], rank: int, num_processes: int) -> list[int]:
+    """This process's contiguous share of a global micro-batch (sizes differ by at most one)."""
+    per, extra = divmod(len(indices), num_processes)
+    start = rank * per + min(rank, extra)
+    return indices[start : start + per + (1 if rank < extra else 0)]
+
+
+def build_optimizer(
+    model: nn.Module,
+    optim: OptimConfig,
+    total_steps: int,
+    head_names: tuple[str, ...] = ("head", "prompt_head"),
+):
+    """AdamW over trainable parameters (new heads may get their own lr) and a warm-up schedule."""
+    from transformers import get_scheduler
+
+    head, body = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (head if name.split(".")[0] in head_names else body).append(param)
+    groups = [{"params": body, "lr": optim.lr}] if body else []
+    if head:
+        groups.append({"params": head, "lr": optim.head_lr or optim.lr})
+    optimizer = torch.optim.AdamW(
+        groups, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay
+    )
+    name = "constant_with_warmup" if optim.scheduler == "constant" else optim.scheduler
+    scheduler = get_scheduler(
+        name,
+        optimizer,
+        num_warmup_steps=math.ceil(optim.warmup_ratio * total_steps),
+        num_training_steps=max(total_steps, 1),
+    )
+    return optimizer, scheduler
