@@ -36,45 +36,51 @@ def _build(parser: ArgumentParser, namespace, cls):
     return cls(**{f.name: getattr(init, f.name) for f in fields(cls)})
 
 
-def build_parser() -> tuple[ArgumentParser, dict]:
+def commands() -> dict[tuple[str, ...], tuple[type, str]]:
+    """Subcommand words → (argument dataclass, one-line help)."""
     from genpref.commands import DemoArgs, EvalArgs, ScoreArgs
     from genpref.train.rm_config import RMTrainConfig
 
-    root = ArgumentParser(prog="genpref", description="General preference modeling and optimization.")
-    sub = root.add_subcommands(dest="command")
-    rm = ArgumentParser(description="Preference models: BT, GPM, PairPM.")
-    sub.add_subcommand("rm", rm, help="train, evaluate and use preference models")
-    rm_sub = rm.add_subcommands(dest="rm_command")
-    specs = {
-        ("rm", "train"): (RMTrainConfig, "genpref rm train"),
-        ("rm", "eval"): (EvalArgs, "genpref rm eval"),
-        ("rm", "score"): (ScoreArgs, "genpref rm score"),
-        ("demo",): (DemoArgs, "genpref demo"),
+    return {
+        ("rm", "train"): (RMTrainConfig, "train a BT, GPM or PairPM preference model"),
+        ("rm", "eval"): (EvalArgs, "evaluate a preference model on comparison data"),
+        ("rm", "score"): (ScoreArgs, "score comparisons or rank multi-response rows"),
+        ("demo",): (DemoArgs, "the main job on built-in defaults"),
     }
-    parsers = {}
-    for key, (cls, prog) in specs.items():
-        parser = _dataclass_parser(cls, prog)
-        parsers[key] = (parser, cls)
-        if key[0] == "rm":
-            rm_sub.add_subcommand(key[1], parser, help=(cls.__doc__ or "").strip().splitlines()[0])
-    sub.add_subcommand("demo", parsers[("demo",)][0], help="the main job on built-in defaults")
-    return root, parsers
+
+
+def build_parser(key: tuple[str, ...]) -> ArgumentParser:
+    cls, _ = commands()[key]
+    return _dataclass_parser(cls, "genpref " + " ".join(key))
+
+
+def _usage() -> str:
+    lines = ["usage: genpref COMMAND [--config FILE.yaml] [--section.field VALUE ...]", "", "commands:"]
+    lines += [f"  {' '.join(key):<12} {text}" for key, (_, text) in commands().items()]
+    lines += ["", "Run 'genpref COMMAND --help' for every option of a command."]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     for noisy in ("transformers", "accelerate", "datasets", "httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    root, parsers = build_parser()
-    args = root.parse_args(argv)
-    key = (args.command,) if args.command == "demo" else (args.command, args.rm.rm_command)
-    parser, cls = parsers[key]
-    namespace = args[args.command] if args.command == "demo" else args.rm[args.rm.rm_command]
-    from genpref import commands
+    table = commands()
+    key = next((k for k in sorted(table, key=len, reverse=True) if tuple(argv[: len(k)]) == k), None)
+    if key is None:
+        if not argv or argv[0] in ("-h", "--help"):
+            print(_usage())
+            return 0
+        print(f"genpref: error: unknown command '{' '.join(argv[:2])}'\n\n{_usage()}", file=sys.stderr)
+        return 2
+    parser = build_parser(key)
+    namespace = parser.parse_args(argv[len(key) :])  # exits 2 with a message on unknown/invalid options
+    from genpref import commands as command_impl
 
     try:
-        config = _build(parser, namespace, cls)
-        commands.run(key, config)
+        config = _build(parser, namespace, table[key][0])
+        command_impl.run(key, config)
     except GenprefError as exc:
         print(f"genpref: error: {exc}", file=sys.stderr)
         return 2

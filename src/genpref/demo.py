@@ -32,28 +32,36 @@ def resolve_demo_data(args: DemoArgs) -> tuple[list[PreferenceExample], list[Pre
 
     choice = args.data
     shared = shared_data_dir()
+    rejects = Path(args.output_dir)
     if choice in ("auto", "shared") and shared is not None:
-        train = load_preferences(
-            shared / "ultrafeedback_binarized_train1000.jsonl.gz", limit=args.max_train
-        ).examples
-        evals = load_preferences(
-            shared / "ultrafeedback_binarized_eval200.jsonl.gz", limit=args.max_eval
-        ).examples
-        return list(train), list(evals), f"UltraFeedback (binarized) from {shared}"
+        sources = [
+            (shared / "ultrafeedback_binarized_train1000.jsonl.gz", "train", args.max_train),
+            (shared / "ultrafeedback_binarized_eval200.jsonl.gz", "eval", args.max_eval),
+        ]
+        reports = [
+            load_preferences(
+                path, on_error="skip", rejects_path=rejects / f"rejects_{tag}.jsonl", limit=limit
+            )
+            for path, tag, limit in sources
+        ]
+        for report in reports:
+            print(report.summary())
+        return (
+            list(reports[0].examples),
+            list(reports[1].examples),
+            f"UltraFeedback (binarized) from {shared}",
+        )
     if choice == "shared":
         raise ConfigError("--data shared: no ../shared/data folder found (set GENPREF_SHARED_DATA)")
     if choice in ("auto", "hub") and os.environ.get("HF_HUB_OFFLINE") != "1":
+        hub = "trl-lib/ultrafeedback_binarized"
         try:
-            train = load_preferences(
-                "trl-lib/ultrafeedback_binarized", split="train", limit=args.max_train
-            ).examples
-            evals = load_preferences(
-                "trl-lib/ultrafeedback_binarized", split="test", limit=args.max_eval
-            ).examples
-            return list(train), list(evals), "trl-lib/ultrafeedback_binarized from the Hugging Face hub"
+            train = load_preferences(hub, split="train", on_error="skip", limit=args.max_train).examples
+            evals = load_preferences(hub, split="test", on_error="skip", limit=args.max_eval).examples
+            return list(train), list(evals), f"{hub} from the Hugging Face hub"
         except Exception as exc:  # offline or hub unreachable: fall through to synthetic data
             if choice == "hub":
-                raise ConfigError(f"--data hub: could not load from the hub ({exc})") from exc
+                raise ConfigError(f"--data hub: could not load {hub} ({exc})") from exc
             log.info(f"hub dataset unavailable ({type(exc).__name__}); using built-in synthetic data")
     from genpref.data.synthetic import make_synthetic_preferences
 

@@ -448,10 +448,7 @@ def _load(
         reject_rows.append({"origin": origin, "reason": reason, "row": raw})
     if on_error == "skip" and rejects_path is not None:
         write_records(reject_rows, rejects_path)
-    report = LoadReport(examples, rejected, n_read, name, None if rejects_path is None else str(rejects_path))
-    if rejected:
-        logger.warning(report.summary())
-    return report
+    return LoadReport(examples, rejected, n_read, name, None if rejects_path is None else str(rejects_path))
 
 
 def load_preferences(

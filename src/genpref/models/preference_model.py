@@ -24,7 +24,13 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from genpref.data.encode import Encoded, Truncation, encode_pair_joint, encode_response
+from genpref.data.encode import (
+    Encoded,
+    Truncation,
+    encode_chosen_rejected,
+    encode_pair_joint,
+    encode_response,
+)
 from genpref.data.types import PreferenceExample, Prompt
 from genpref.errors import ConfigError
 from genpref.models import scores as S
@@ -62,12 +68,13 @@ class RankResult:
 class PreferenceModel(nn.Module):
     def __init__(self, config: PreferenceModelConfig, backbone: Backbone) -> None:
         super().__init__()
-        config = replace(config, tau=config.temperature)  # store the resolved τ in checkpoints
+        pooling = config.pooling if config.pooling != "auto" else ("mean" if backbone.is_encoder else "last")
+        config = replace(config, tau=config.temperature, pooling=pooling)  # checkpoints store resolved values
         self.config = config
         self.backbone = backbone.model
         self.tokenizer = backbone.tokenizer
         self.is_encoder = backbone.is_encoder
-        self.pooling = config.pooling if config.pooling != "auto" else ("mean" if self.is_encoder else "last")
+        self.pooling = pooling
         hidden = backbone.hidden_size
         self.head = nn.Linear(hidden, config.embedding_dim, bias=config.head_bias)
         self.prompt_head = nn.Linear(hidden, config.k, bias=False) if config.prompt_gate else None
@@ -122,7 +129,6 @@ class PreferenceModel(nn.Module):
             "format_version": FORMAT_VERSION,
             "model": asdict(self.config),
             "is_encoder": self.is_encoder,
-            "pooling": self.pooling,
         }
         (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
 
@@ -156,7 +162,6 @@ class PreferenceModel(nn.Module):
         backbone = Backbone(
             model_backbone, load_tokenizer(str(path), trust_remote_code=trust), meta["is_encoder"], str(path)
         )
-        config.pooling = meta["pooling"]
         model = cls(config, backbone)
         state = load_file(path / WEIGHTS_NAME)
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -196,9 +201,17 @@ class PreferenceModel(nn.Module):
         if self.config.type == "pairpm":
             first = self._encode_joint(example.prompt, example.chosen, example.rejected)
             second = self._encode_joint(example.prompt, example.rejected, example.chosen)
-        else:
-            first = self._encode(example.prompt, example.chosen)
-            second = self._encode(example.prompt, example.rejected)
+        else:  # both sides cut their prompt identically, so the prompt tokens stay shared
+            pair = encode_chosen_rejected(
+                self.tokenizer,
+                example.prompt,
+                example.chosen,
+                example.rejected,
+                max_length=self.config.max_length,
+                truncation=Truncation(self.config.truncation),
+                is_encoder=self.is_encoder,
+            )
+            first, second = pair if pair is not None else (None, None)
         if first is None or second is None:
             return None
         margin = float("nan") if example.margin is None else float(example.margin)

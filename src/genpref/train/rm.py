@@ -180,6 +180,7 @@ def train_preference_model_on(
     from accelerate.utils import set_seed
 
     trackers = [t for t in cfg.train.report_to if t in ("tensorboard", "wandb")]
+    _reset_accelerate_precision()
     acc = Accelerator(
         mixed_precision="bf16" if cfg.train.precision == "bf16" else "no",
         log_with=trackers or None,
@@ -324,6 +325,17 @@ def train_preference_model_on(
     if trackers:
         acc.end_training()
     return RMTrainResult(final_dir, eval_metrics, len(plan), output_dir / "metrics.jsonl")
+
+
+def _reset_accelerate_precision() -> None:
+    """Allow several trainings with different precisions in one Python process (API use, tests).
+
+    accelerate keeps a process-wide AcceleratorState singleton that refuses a second mixed_precision;
+    the distributed part (PartialState) is kept.
+    """
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
 
 
 def save_checkpoint(acc, model: PreferenceModel, output_dir: Path, step: int, keep: int) -> Path:

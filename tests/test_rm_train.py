@@ -1,0 +1,133 @@
+"""The preference-model trainer: resume equals uninterrupted, NaN guard, accumulation, modes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from tiny_models import tiny_bert
+
+import genpref.train.rm as rm
+from genpref.data.synthetic import make_synthetic_preferences
+from genpref.errors import TrainingDiverged
+from genpref.models.config import PreferenceModelConfig
+from genpref.models.preference_model import PreferenceModel
+from genpref.train.config import OptimConfig, TrainConfig
+from genpref.train.metrics import read_metrics
+from genpref.train.rm_config import RMTrainConfig
+
+DATA = make_synthetic_preferences(48, seed=1)
+
+
+def _cfg(out, **train) -> RMTrainConfig:
+    base = dict(epochs=2, batch_size=4, log_every=1, progress=False, seed=3)
+    base.update(train)
+    return RMTrainConfig(
+        model=PreferenceModelConfig(type="gpm", k=2, prompt_gate=True, backbone=tiny_bert(), max_length=64),
+        optim=OptimConfig(lr=1e-3, warmup_ratio=0.1),
+        train=TrainConfig(**base),
+        output_dir=str(out),
+    )
+
+
+class _Crash(Exception):
+    pass
+
+
+def _fail_at(monkeypatch, call: int, how: str):
+    """Make the loss raise (a crash) or go NaN on its `call`-th evaluation."""
+    real = rm.preference_loss
+    calls = {"n": 0}
+
+    def wrapped(*args, **kwargs):
+        calls["n"] += 1
+        out = real(*args, **kwargs)
+        if calls["n"] == call:
+            if how == "crash":
+                raise _Crash()
+            return out * float("nan")
+        return out
+
+    monkeypatch.setattr(rm, "preference_loss", wrapped)
+
+
+def _weights(path):
+    return load_file(path / "model.safetensors")
+
+
+def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
+    straight = rm.train_preference_model_on(_cfg(tmp_path / "a"), DATA, DATA[:8])
+    _fail_at(monkeypatch, call=15, how="crash")  # 24 steps in all; checkpoints every 5 steps
+    with pytest.raises(_Crash):
+        rm.train_preference_model_on(_cfg(tmp_path / "b", save_every=5), DATA, DATA[:8])
+    assert not (tmp_path / "b" / "final").exists()
+    monkeypatch.undo()
+    resumed_cfg = _cfg(tmp_path / "b", save_every=5)
+    resumed_cfg.resume = True
+    resumed = rm.train_preference_model_on(resumed_cfg, DATA, DATA[:8])
+    a = [r["loss"] for r in read_metrics(straight.metrics_path) if "loss" in r]
+    b = [r["loss"] for r in read_metrics(resumed.metrics_path) if "loss" in r]
+    assert len(a) == len(b) == 24
+    assert a == pytest.approx(b, abs=1e-6)
+    wa, wb = _weights(straight.final_dir), _weights(resumed.final_dir)
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+    assert resumed.eval_metrics["overall"]["accuracy"] == pytest.approx(
+        straight.eval_metrics["overall"]["accuracy"]
+    )
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    _fail_at(monkeypatch, call=7, how="nan")
+    with pytest.raises(TrainingDiverged, match=r"step 7.*step-00000005"):
+        rm.train_preference_model_on(_cfg(tmp_path, save_every=5), DATA, [])
+    good = tmp_path / "checkpoints" / "step-00000005" / "model"
+    assert PreferenceModel.from_pretrained(good).config.k == 2
+    assert not (tmp_path / "final").exists()
+
+
+def test_gradient_accumulation_equals_large_batch(tmp_path):
+    big = rm.train_preference_model_on(_cfg(tmp_path / "big", batch_size=8, epochs=1, max_steps=3), DATA)
+    acc = rm.train_preference_model_on(
+        _cfg(tmp_path / "acc", batch_size=4, grad_accum=2, epochs=1, max_steps=3), DATA
+    )
+    wa, wb = _weights(big.final_dir), _weights(acc.final_dir)
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa)
+    la = [r["loss"] for r in read_metrics(big.metrics_path) if "loss" in r]
+    lb = [r["loss"] for r in read_metrics(acc.metrics_path) if "loss" in r]
+    assert la == pytest.approx(lb, abs=1e-5)
+
+
+def test_frozen_backbone_trains_only_the_head(tmp_path):
+    cfg = _cfg(tmp_path, finetune="frozen", epochs=1)
+    result = rm.train_preference_model_on(cfg, DATA)
+    before = PreferenceModel.from_config(cfg.model).state_dict_for_save()
+    after = _weights(result.final_dir)
+    body = [k for k in after if k.startswith("backbone.")]
+    assert all(torch.equal(before[k], after[k]) for k in body)
+    assert not torch.equal(before["head.weight"], after["head.weight"])
+
+
+def test_lora_and_bf16_runs_and_loss_decreases(tmp_path):
+    cfg = _cfg(tmp_path, finetune="lora", precision="bf16", epochs=3)
+    result = rm.train_preference_model_on(cfg, DATA, DATA[:16])
+    losses = [r["loss"] for r in read_metrics(result.metrics_path) if "loss" in r]
+    assert all(map(lambda x: x == x, losses))  # finite
+    assert sum(losses[-6:]) / 6 < sum(losses[:6]) / 6
+    saved = json.loads((result.final_dir / "genpref.json").read_text())
+    assert saved["model"]["type"] == "gpm"
+    assert not any("lora" in k for k in _weights(result.final_dir))  # merged, plain weights
+
+
+def test_existing_run_is_not_overwritten_without_resume(tmp_path):
+    rm.train_preference_model_on(_cfg(tmp_path, max_steps=1), DATA)
+    from genpref.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--resume"):
+        rm.train_preference_model_on(_cfg(tmp_path, max_steps=1), DATA)
+    changed = _cfg(tmp_path, max_steps=1)
+    changed.resume = True
+    changed.optim.lr = 0.5
+    with pytest.raises(ConfigError, match="optim.lr"):
+        rm.train_preference_model_on(changed, DATA)
