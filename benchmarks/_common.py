@@ -113,9 +113,7 @@ def format_table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]]
     """A plain-text table. ``columns``: (key, header, format spec such as ``'.3f'`` or ``''``)."""
     cells = [[h for _, h, _ in columns]]
     for row in rows:
-        cells.append(
-            [("-" if row.get(k) is None else format(row[k], spec)) for k, _, spec in columns]
-        )
+        cells.append([("-" if row.get(k) is None else format(row[k], spec)) for k, _, spec in columns])
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     lines = [
         "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))

@@ -230,8 +230,10 @@ def main(argv: list[str] | None = None) -> dict:
     }
     write_json(args.output, result)
 
-    print(f"backbone {args.backbone} ({'encoder' if is_encoder else 'decoder'}), batch_size {args.batch_size}, "
-          f"max_length {args.max_length}, median over {args.n_prompts} prompts")
+    print(
+        f"backbone {args.backbone} ({'encoder' if is_encoder else 'decoder'}), batch_size {args.batch_size}, "
+        f"max_length {args.max_length}, median over {args.n_prompts} prompts"
+    )
     print(
         format_table(
             rows,

@@ -12,6 +12,7 @@ print one clear message and exit with status 2; no traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import fields
 
@@ -63,7 +64,12 @@ def _usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    main_process = os.environ.get("RANK", "0") == "0"  # under accelerate/torchrun only rank 0 reports
+    logging.basicConfig(
+        level=logging.INFO if main_process else logging.WARNING, format="%(message)s", stream=sys.stderr
+    )
+    if not main_process:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     for noisy in ("transformers", "accelerate", "datasets", "httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     table = commands()

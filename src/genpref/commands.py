@@ -61,13 +61,13 @@ class DemoArgs:
     """Where runs, tables and plots go."""
     data: Literal["auto", "shared", "hub", "synthetic"] = "auto"
     """auto: ../shared/data when present, else the hub when online, else built-in synthetic data."""
-    max_train: int = 600
+    max_train: int = 400
     """Training comparisons used per model."""
     max_eval: int = 200
     """Evaluation comparisons."""
-    epochs: int = 2
+    epochs: int = 1
     """Training epochs per model."""
-    max_length: int = 256
+    max_length: int = 128
     """Tokens per (prompt, response) sequence."""
     seed: int = 0
     """Random seed."""

@@ -75,6 +75,9 @@ class PreferenceModel(nn.Module):
         self.tokenizer = backbone.tokenizer
         self.is_encoder = backbone.is_encoder
         self.pooling = pooling
+        for name, param in self.backbone.named_parameters():
+            if name.startswith("pooler."):  # BERT's pooler output is never used; DDP needs no unused grads
+                param.requires_grad_(False)
         hidden = backbone.hidden_size
         self.head = nn.Linear(hidden, config.embedding_dim, bias=config.head_bias)
         self.prompt_head = nn.Linear(hidden, config.k, bias=False) if config.prompt_gate else None

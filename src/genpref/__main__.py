@@ -1,0 +1,5 @@
+import sys
+
+from genpref.cli import main
+
+sys.exit(main())
