@@ -83,4 +83,4 @@ def test_two_processes_equal_one_process_with_double_batch(tmp_path):
     assert all(torch.allclose(one_w[k], two_w[k], atol=1e-6) for k in one_w)
     assert [p.name for p in (tmp_path / "two" / "checkpoints").iterdir()] == [
         "step-00000002"
-    ]  # save_every=2 of 4 steps; step 4 is final/
+    ]  # save_every=2 of 4 steps (4 is final)

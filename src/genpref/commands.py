@@ -117,7 +117,8 @@ def evaluate_file(args: EvalArgs) -> dict:
 
 def score_file(args: ScoreArgs) -> list[dict]:
     """Score comparison rows or rank multi-response rows; writes JSONL rows."""
-    from genpref.data.load import load_preferences, load_rankings, read_records
+    from genpref.data.load import load_preferences, load_rankings
+    from genpref.data.readers import read_records
     from genpref.models.preference_model import PreferenceModel
 
     model = PreferenceModel.from_pretrained(args.model)
