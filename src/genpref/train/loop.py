@@ -1,0 +1,265 @@
+"""The training loop shared by every recipe (preference models, SFT, DPO family, self-play).
+
+A recipe supplies the math of one micro-batch (``Recipe.micro_step``: per-row losses and per-row
+statistics) and how to save its model; this module does the rest, identically for all of them:
+accelerate set-up, the run folder, resume, gradient accumulation, the global-mean normalisation,
+clipping, the NaN guard, logging, periodic evaluation and atomic checkpoints.
+
+Normalisation: a step's loss is Σ(per-row losses) · P / (rows in the global step), so with DDP's
+gradient averaging the update equals that of one process over the whole global batch, for any
+process count P and any split of the step into micro-batches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+import yaml
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from genpref.errors import ConfigError, TrainingDiverged
+from genpref.train.checkpoint import (
+    STATE_FILE,
+    atomic_dir,
+    atomic_write_text,
+    latest_checkpoint,
+    prune_checkpoints,
+    read_state,
+    step_dir,
+)
+from genpref.train.config import OptimConfig, TrainConfig
+from genpref.train.metrics import MetricsLog
+from genpref.train.schedule import shard
+
+log = logging.getLogger("genpref")
+
+RESUMABLE_CHANGES = {
+    "train.epochs", "train.max_steps", "train.log_every", "train.eval_every", "train.save_every",
+    "train.keep_checkpoints", "train.progress", "train.report_to", "resume",
+}  # fmt: skip
+"""Config fields that may change between an interrupted run and its resumption."""
+
+
+@dataclass
+class StepResult:
+    """One micro-batch on one process."""
+
+    losses: Tensor
+    """(N,) per-row losses (graph attached)."""
+    stats: dict[str, Tensor]
+    """Per-row statistics (N,) to average for logging, e.g. {"accuracy": 0/1 per row}."""
+
+
+class Recipe(Protocol):
+    rows_per_example: int
+    """Loss rows produced per training example (PairPM: 2, both presentation orders)."""
+
+    def micro_step(self, model, indices: list[int], device) -> StepResult: ...
+
+    def save_model(self, model, path: Path) -> None: ...
+
+    def evaluate(self, model, accelerator) -> dict[str, float]: ...
+
+
+@dataclass
+class LoopResult:
+    final_dir: Path
+    steps: int
+    metrics: MetricsLog
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _reset_accelerate_precision() -> None:
+    """Allow several trainings with different precisions in one Python process (API use, tests).
+
+    accelerate keeps a process-wide AcceleratorState singleton that refuses a second mixed_precision;
+    the distributed part (PartialState) is kept.
+    """
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
+
+
+def start_run(config, train: TrainConfig, output_dir: Path, resume: bool, overwrite: bool = False):
+    """Create the Accelerator and the run folder; check a resumed run's config. Returns (acc, checkpoint|None)."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    trackers = [t for t in train.report_to if t in ("tensorboard", "wandb")]
+    _reset_accelerate_precision()
+    acc = Accelerator(
+        mixed_precision="bf16" if train.precision == "bf16" else "no",
+        log_with=trackers or None,
+        project_dir=str(output_dir),
+    )
+    if overwrite and not resume and acc.is_main_process and output_dir.exists():
+        shutil.rmtree(output_dir)
+    acc.wait_for_everyone()
+    saved = output_dir / "config.yaml"
+    now = json.loads(json.dumps(asdict(config)))  # tuples → lists, like YAML
+    if saved.exists() and not resume:
+        raise ConfigError(
+            f"{output_dir} already holds a run.\n  fix: pass --resume to continue it, or choose another output_dir"
+        )
+    if saved.exists():
+        before = _flat(yaml.safe_load(saved.read_text()))
+        changed = sorted(
+            k for k, v in _flat(now).items() if k not in RESUMABLE_CHANGES and before.get(k) != v
+        )
+        if changed:
+            raise ConfigError(
+                f"--resume: the config differs from the run in {output_dir} in {', '.join(changed)}; these values "
+                "change what the finished steps mean.\n  fix: restore those values, or start a new run in another output_dir"
+            )
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        atomic_write_text(saved, yaml.safe_dump(now, sort_keys=False))
+    set_seed(train.seed)
+    if trackers:
+        acc.init_trackers("genpref")
+    return acc, (latest_checkpoint(output_dir) if resume else None)
+
+
+def save_checkpoint(acc, recipe: Recipe, model, output_dir: Path, step: int, keep: int) -> Path:
+    """Model (loadable on its own) + optimizer/scheduler/RNG state, renamed into place when complete."""
+    target = step_dir(output_dir, step)
+    tmp = target.parent / f".{target.name}.tmp"
+    if acc.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    acc.wait_for_everyone()
+    acc.save_state(str(tmp / "accelerate"))  # collective under DeepSpeed/FSDP
+    if acc.is_main_process:
+        recipe.save_model(model, tmp / "model")
+        (tmp / STATE_FILE).write_text(json.dumps({"global_step": step}))
+        os.replace(tmp, target)
+        prune_checkpoints(output_dir, keep)
+    acc.wait_for_everyone()
+    return target
+
+
+def run_loop(
+    acc,
+    model,
+    optimizer,
+    scheduler,
+    plan: list[list[list[int]]],
+    recipe: Recipe,
+    train: TrainConfig,
+    optim: OptimConfig,
+    output_dir: Path,
+    resume_from: Path | None,
+    desc: str,
+) -> LoopResult:
+    """Run every planned optimizer step from the resume point, then save ``output_dir/final``."""
+    model, optimizer = acc.prepare(model, optimizer)
+    acc.register_for_checkpointing(scheduler)  # stepped here, once per optimizer step
+    start = 0
+    if resume_from is not None:
+        acc.load_state(str(resume_from / "accelerate"))
+        start = read_state(resume_from)["global_step"]
+        log.info(f"resumed from {resume_from} at step {start}")
+    metrics = MetricsLog(
+        output_dir / "metrics.jsonl",
+        acc.is_main_process,
+        resume_step=start if resume_from else None,
+        accelerator=acc,
+    )
+    unwrapped = acc.unwrap_model(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    P, rank = acc.num_processes, acc.process_index
+    last_good = resume_from
+    window: dict[str, float] = {}
+    bar = tqdm(
+        total=len(plan), initial=start, desc=desc, disable=not (train.progress and acc.is_main_process)
+    )
+    for step in range(start, len(plan)):
+        model.train()
+        micro_batches = plan[step]
+        n_rows = recipe.rows_per_example * sum(len(m) for m in micro_batches)
+        sums: dict[str, Tensor] = {}
+        for m_idx, global_idx in enumerate(micro_batches):
+            last = m_idx == len(micro_batches) - 1
+            with nullcontext() if last else acc.no_sync(model):
+                out = recipe.micro_step(model, shard(global_idx, rank, P), acc.device)
+                acc.backward(out.losses.sum() * P / n_rows)  # global mean (module docstring)
+            losses = out.losses.detach().double()
+            for key, value in {
+                "loss": losses,
+                **{k: v.detach().double() for k, v in out.stats.items()},
+            }.items():
+                sums[key] = sums.get(key, 0) + value.sum()
+            sums["rows"] = sums.get("rows", 0) + torch.tensor(
+                float(len(losses)), dtype=torch.float64, device=acc.device
+            )
+            sums["non_finite"] = sums.get("non_finite", 0) + (~torch.isfinite(losses)).sum().double()
+        keys = sorted(sums)
+        reduced = acc.reduce(torch.stack([sums[k] for k in keys]), reduction="sum").cpu().tolist()
+        totals = dict(zip(keys, reduced))
+        grad_norm = float(
+            acc.clip_grad_norm_(params, optim.max_grad_norm if optim.max_grad_norm > 0 else math.inf)
+        )
+        if totals["non_finite"] > 0 or not math.isfinite(grad_norm):
+            what = "loss" if totals["non_finite"] > 0 else "gradient norm"
+            raise TrainingDiverged(
+                f"non-finite {what} at step {step + 1}; no update was applied. "
+                f"Last good checkpoint: {last_good or 'none (no checkpoint written yet)'}.\n"
+                "  fix: lower optim.lr, check the data for extreme rows, or use precision=fp32"
+            )
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        done = step + 1
+        for key, value in totals.items():
+            window[key] = window.get(key, 0.0) + value
+        bar.update(1)
+        bar.set_postfix({k: f"{totals[k] / totals['rows']:.4f}" for k in ("loss", "accuracy") if k in totals})
+        if done % train.log_every == 0 or done == len(plan):
+            means = {k: v / window["rows"] for k, v in window.items() if k not in ("rows", "non_finite")}
+            metrics.log(
+                done,
+                **means,
+                lr=scheduler.get_last_lr()[0],
+                grad_norm=grad_norm,
+                epoch=done / len(plan) * train.epochs,
+            )
+            window = {}
+        if train.eval_every and done % train.eval_every == 0 and done < len(plan):
+            metrics.log(done, **{f"eval_{k}": v for k, v in recipe.evaluate(unwrapped, acc).items()})
+        if train.save_every and done % train.save_every == 0 and done < len(plan):
+            last_good = save_checkpoint(acc, recipe, unwrapped, output_dir, done, train.keep_checkpoints)
+    bar.close()
+    final_dir = output_dir / "final"
+    if acc.is_main_process:
+        with atomic_dir(final_dir) as tmp:
+            recipe.save_model(unwrapped, tmp)
+    acc.wait_for_everyone()
+    return LoopResult(final_dir, len(plan), metrics)
+
+
+def finish(
+    acc, result: LoopResult, output_dir: Path, eval_metrics: dict, flat_metrics: dict[str, float]
+) -> None:
+    """Log and write the final evaluation (main process), then close trackers."""
+    if flat_metrics:
+        result.metrics.log(result.steps, **{f"eval_{k}": v for k, v in flat_metrics.items()})
+    if eval_metrics and acc.is_main_process:
+        atomic_write_text(output_dir / "eval_results.json", json.dumps(eval_metrics, indent=2))
+    if acc.trackers:
+        acc.end_training()
