@@ -39,13 +39,23 @@ def _build(parser: ArgumentParser, namespace, cls):
 
 def commands() -> dict[tuple[str, ...], tuple[type, str]]:
     """Subcommand words → (argument dataclass, one-line help)."""
-    from genpref.commands import DemoArgs, EvalArgs, ScoreArgs
+    from genpref.commands import DataCyclesArgs, DataCyclicArgs, DemoArgs, EvalArgs, ScoreArgs
+    from genpref.cyclic.experiment import CyclicBenchArgs
+    from genpref.train.po_config import POTrainConfig, SFTConfig
     from genpref.train.rm_config import RMTrainConfig
 
     return {
         ("rm", "train"): (RMTrainConfig, "train a BT, GPM or PairPM preference model"),
         ("rm", "eval"): (EvalArgs, "evaluate a preference model on comparison data"),
         ("rm", "score"): (ScoreArgs, "score comparisons or rank multi-response rows"),
+        ("po", "train"): (
+            POTrainConfig,
+            "offline preference optimisation: DPO, IPO, KTO, SimPO, ORPO, SPPO, ...",
+        ),
+        ("sft",): (SFTConfig, "supervised fine-tuning on completions"),
+        ("bench", "cyclic"): (CyclicBenchArgs, "BT vs GPM vs PairPM on cyclic preferences (paper Table 1)"),
+        ("data", "cyclic"): (DataCyclicArgs, "cyclic datasets from multi-aspect ratings (paper Table 1)"),
+        ("data", "cycles"): (DataCyclesArgs, "3-cycles and the best accuracy of any scalar (BT) model"),
         ("demo",): (DemoArgs, "the main job on built-in defaults"),
     }
 

@@ -73,6 +73,70 @@ class DemoArgs:
     """Random seed."""
 
 
+@dataclass
+class DataCyclicArgs:
+    """genpref data cyclic: leave-one-criterion-out cyclic preference datasets from aspect ratings."""
+
+    input: str
+    """Rated rows: UltraFeedback schema (instruction/completions/annotations) or prompt/responses/ratings."""
+    output_dir: str
+    """Writes OUTPUT_DIR/no_<criterion>.jsonl, one dataset per left-out criterion."""
+    max_cycles_per_prompt: int | None = 1
+    """Strongest cycles kept per prompt and dataset (null: all)."""
+    seed: int = 0
+    """Breaks ties between equally strong cycles."""
+    transitive_triples: bool = False
+    """Prompts without a cycle contribute their strongest transitive triple instead."""
+
+
+@dataclass
+class DataCyclesArgs:
+    """genpref data cycles: 3-cycles, and the best accuracy any scalar (BT) model can reach on a file."""
+
+    data: str
+    """Pairwise preferences, ranking rows (responses + scores) or aspect-rated rows."""
+    output: str | None = None
+    """Write the report as JSON here."""
+    split: str = "train"
+    """Split name for hub datasets."""
+    exact_max_items: int = 16
+    """Solve cyclic blocks of up to this many items exactly (cost 2^n); larger ones are bracketed."""
+
+
+def build_cyclic_files(args: DataCyclicArgs):
+    """Build the cyclic datasets, write one JSONL per dataset and print the report."""
+    from genpref.cyclic.builder import build_cyclic, write_datasets
+    from genpref.cyclic.graph import analyze_comparisons, comparisons_from_examples
+
+    report = build_cyclic(
+        args.input,
+        max_cycles_per_prompt=args.max_cycles_per_prompt,
+        seed=args.seed,
+        transitive_triples=args.transitive_triples,
+    )
+    print(report.summary())
+    for name, path in write_datasets(report.datasets, args.output_dir).items():
+        ceiling = analyze_comparisons(comparisons_from_examples(report.datasets[name])).bt_ceiling
+        print(f"wrote {path} (best accuracy of any scalar model: {ceiling:.4f})")
+    return report
+
+
+def cycle_report_file(args: DataCyclesArgs):
+    """Print (and optionally write as JSON) the intransitivity report of a data file."""
+    from genpref.cyclic.builder import comparisons_from_file
+    from genpref.cyclic.graph import analyze_comparisons
+
+    comparisons = comparisons_from_file(args.data, split=args.split)
+    report = analyze_comparisons(comparisons, exact_max_items=args.exact_max_items)
+    print(report.summary())
+    if args.output:
+        from genpref.train.checkpoint import atomic_write_text
+
+        atomic_write_text(Path(args.output), json.dumps(report.to_dict(), indent=2))
+        print(f"wrote {args.output}")
+    return report
+
+
 def evaluate_file(args: EvalArgs) -> dict:
     """Evaluate a checkpoint on a data file; optionally write JSON. Returns the results dict."""
     from genpref.data.load import load_preferences
@@ -183,6 +247,26 @@ def run(key: tuple[str, ...], config) -> None:
         evaluate_file(config)
     elif key == ("rm", "score"):
         score_file(config)
+    elif key == ("po", "train"):
+        from genpref.train.po import train_policy
+
+        result = train_policy(config)
+        print(f"final policy: {result.final_dir}")
+        if result.eval_metrics:
+            print("eval: " + "  ".join(f"{k} {v:.4f}" for k, v in result.eval_metrics.items()))
+    elif key == ("sft",):
+        from genpref.train.sft import train_sft
+
+        result = train_sft(config)
+        print(f"final policy: {result.final_dir}")
+    elif key == ("bench", "cyclic"):
+        from genpref.cyclic.experiment import run_cyclic_bench
+
+        run_cyclic_bench(config)
+    elif key == ("data", "cyclic"):
+        build_cyclic_files(config)
+    elif key == ("data", "cycles"):
+        cycle_report_file(config)
     elif key == ("demo",):
         from genpref.demo import run_demo
 

@@ -53,3 +53,18 @@ class RankingExample:
     @property
     def conversational(self) -> bool:
         return isinstance(self.prompt, list)
+
+
+@dataclass(frozen=True)
+class CompletionExample:
+    """One prompt with one completion: SFT data, or KTO's unpaired data with a desirability label."""
+
+    prompt: Prompt
+    completion: str
+    label: bool | None = None
+    """KTO: True for a desirable completion, False for an undesirable one; None for SFT rows."""
+    origin: str = ""
+
+    @property
+    def conversational(self) -> bool:
+        return isinstance(self.prompt, list)

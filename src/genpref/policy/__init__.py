@@ -1,0 +1,1 @@
+"""Policies (causal LMs): loading, tokenised sequences and completion log-probabilities."""

@@ -1,0 +1,124 @@
+"""Completion log-probabilities of a causal LM, without materialising full-vocabulary logits.
+
+log π(y | x) = Σ_t log softmax(W h_t)[y_t] over the completion tokens only. Two savings over the
+usual "logits for every position, then log_softmax" route:
+
+1. Only completion positions go through the LM head (prompt and padding tokens never do).
+2. ``ChunkedTokenLogProb`` computes the log-softmax in chunks of tokens and recomputes each chunk's
+   logits in the backward pass, so memory is O(chunk · V) instead of O(tokens · V).
+
+Batches are either padded ``(B, T)`` or packed: all sequences concatenated into one row with
+``position_ids`` restarting at 0 per sequence and no attention mask, from which transformers builds
+a block-diagonal causal mask (padding-free; tested equal to the padded result).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class ChunkedTokenLogProb(torch.autograd.Function):
+    """log softmax(h Wᵀ + b)[target] for N token states, chunk by chunk.
+
+    Forward keeps only the per-token log-sum-exp; backward recomputes each chunk's logits and uses
+    d logp / d logits = onehot(target) − softmax(logits).
+    """
+
+    @staticmethod
+    def forward(
+        ctx, hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor, chunk: int
+    ) -> Tensor:
+        out = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
+        lse = torch.empty_like(out)
+        for start in range(0, hidden.shape[0], chunk):
+            logits = torch.nn.functional.linear(hidden[start : start + chunk], weight, bias).float()  # (n, V)
+            lse[start : start + chunk] = torch.logsumexp(logits, dim=-1)
+            picked = logits.gather(-1, target[start : start + chunk, None]).squeeze(-1)
+            out[start : start + chunk] = picked - lse[start : start + chunk]
+        ctx.save_for_backward(hidden, weight, bias, target, lse)
+        ctx.chunk = chunk
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        hidden, weight, bias, target, lse = ctx.saved_tensors
+        grad_hidden = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
+        grad_weight = torch.zeros_like(weight, dtype=torch.float32) if ctx.needs_input_grad[1] else None
+        grad_bias = (
+            torch.zeros_like(bias, dtype=torch.float32)
+            if bias is not None and ctx.needs_input_grad[2]
+            else None
+        )
+        for start in range(0, hidden.shape[0], ctx.chunk):
+            sl = slice(start, start + ctx.chunk)
+            h = hidden[sl]
+            logits = torch.nn.functional.linear(h, weight, bias).float()
+            grad_logits = torch.exp(logits - lse[sl, None]).neg_()  # −softmax
+            grad_logits.scatter_add_(-1, target[sl, None], torch.ones_like(lse[sl, None]))
+            grad_logits.mul_(grad_out[sl, None])  # (n, V)
+            if grad_hidden is not None:
+                grad_hidden[sl] = (grad_logits.to(weight.dtype) @ weight).to(hidden.dtype)
+            if grad_weight is not None:
+                grad_weight.addmm_(grad_logits.T, h.float())
+            if grad_bias is not None:
+                grad_bias += grad_logits.sum(0)
+        grad_weight = None if grad_weight is None else grad_weight.to(weight.dtype)
+        grad_bias = None if grad_bias is None else grad_bias.to(bias.dtype)
+        return grad_hidden, grad_weight, grad_bias, None, None
+
+
+def token_logps(hidden: Tensor, lm_head: torch.nn.Module, target: Tensor, chunk: int = 1024) -> Tensor:
+    """Per-token log-probabilities log softmax(lm_head(h))[target].
+
+    Args:
+        hidden: (N, H) states that predict the targets.
+        lm_head: the output projection (``nn.Linear``, possibly tied to the embeddings).
+        target: (N,) token ids.
+        chunk: tokens per chunk (memory O(chunk · V)).
+    Returns:
+        (N,) float32 log-probabilities.
+    """
+    return ChunkedTokenLogProb.apply(hidden, lm_head.weight, lm_head.bias, target, chunk)
+
+
+def completion_logps(
+    model,
+    input_ids: Tensor,
+    completion_mask: Tensor,
+    position_ids: Tensor,
+    attention_mask: Tensor | None = None,
+    seq_index: Tensor | None = None,
+    n_seqs: int | None = None,
+    chunk: int = 1024,
+) -> tuple[Tensor, Tensor]:
+    """Summed completion log-probs and completion token counts per sequence.
+
+    Args:
+        model: a transformers causal LM (``model.model`` the decoder, ``get_output_embeddings()`` the head),
+            or a peft wrapper of one.
+        input_ids: (R, T) padded rows, or (1, L) one packed row.
+        completion_mask: (R, T) 1 where the token belongs to a completion (scored), else 0.
+        position_ids: (R, T) positions restarting at 0 per sequence.
+        attention_mask: (R, T) for padded rows; None for a packed row.
+        seq_index: (R, T) sequence id of each token (packed rows); None means row r is sequence r.
+        n_seqs: number of sequences (packed rows).
+    Returns:
+        logps (S,) float32 Σ log π(y_t | x, y_<t) over completion tokens, and counts (S,) of those tokens.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    decoder = base.get_decoder() if hasattr(base, "get_decoder") else base.model
+    out = decoder(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+    )
+    hidden = out.last_hidden_state[:, :-1]  # (R, T-1, H): state t predicts token t+1
+    scored = completion_mask[:, 1:].bool()  # (R, T-1)
+    target = input_ids[:, 1:][scored]  # (N,)
+    logp = token_logps(hidden[scored], base.get_output_embeddings(), target, chunk)  # (N,)
+    if seq_index is None:
+        seq_index = torch.arange(input_ids.shape[0], device=input_ids.device)[:, None].expand_as(input_ids)
+        n_seqs = input_ids.shape[0]
+    owner = seq_index[:, 1:][scored]  # (N,) which sequence each scored token belongs to
+    sums = torch.zeros(n_seqs, dtype=torch.float32, device=logp.device).index_add(0, owner, logp)
+    counts = torch.bincount(owner, minlength=n_seqs)
+    return sums, counts

@@ -1,0 +1,53 @@
+"""Loading a policy: any transformers causal LM, or the built-in offline ``smollm2-135m``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from genpref.errors import ConfigError
+from genpref.models.backbone import BUILTIN_BACKBONES, load_tokenizer, resolve_backbone
+
+
+def load_policy(name_or_path: str, *, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False):
+    """(causal LM, tokenizer) from a built-in name, a local folder or a hub id."""
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_backbone(name_or_path)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=trust_remote_code)
+        tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
+    except OSError as exc:
+        raise ConfigError(
+            f"could not load policy '{name_or_path}' ({exc}).\n  fix: use a built-in name "
+            f"({', '.join(n for n in BUILTIN_BACKBONES if n != 'minilm')}), a local causal-LM folder, or a hub id while online"
+        ) from exc
+    model.config.use_cache = False
+    return model, tokenizer
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """A content hash of the model's weights and config (changes whenever any weight changes)."""
+    digest = hashlib.sha256()
+    config = getattr(model, "config", None)
+    if config is not None:
+        digest.update(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:24]
+
+
+def save_policy(model, tokenizer, path: Path) -> None:
+    """A plain transformers folder (safetensors); a LoRA adapter is merged out of place."""
+    from genpref.models.lora import merged_state_dict
+
+    path.mkdir(parents=True, exist_ok=True)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.save_pretrained(
+        path, state_dict=merged_state_dict(model) if hasattr(model, "get_base_model") else None
+    )
+    tokenizer.save_pretrained(path)

@@ -1,0 +1,91 @@
+"""Reference-model log-probabilities: computed once in inference mode and cached on disk.
+
+The cache key hashes the reference weights, every tokenised sequence (ids and prompt boundary) and
+the compute dtype, so a changed model, dataset, template or truncation invalidates it automatically;
+the same run resumed, a second epoch or a second run on the same data reuse it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from genpref.data.encode import Encoded
+from genpref.policy.logprobs import completion_logps
+from genpref.policy.model import weights_fingerprint
+from genpref.policy.sequences import make_batch
+
+log = logging.getLogger("genpref")
+
+
+def sequences_fingerprint(seqs: Sequence[Encoded]) -> str:
+    digest = hashlib.sha256()
+    for s in seqs:
+        digest.update(len(s.input_ids).to_bytes(4, "little"))
+        digest.update(s.prompt_len.to_bytes(4, "little"))
+        digest.update(torch.tensor(s.input_ids, dtype=torch.int32).numpy().tobytes())
+    return digest.hexdigest()[:24]
+
+
+@torch.inference_mode()
+def compute_logps(
+    model,
+    seqs: Sequence[Encoded],
+    *,
+    batch_size: int,
+    packing: bool,
+    pad_id: int,
+    dtype: torch.dtype = torch.float32,
+    progress: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed completion log-probs (N,) and completion token counts (N,) of each sequence."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    sums, counts = [], []
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
+    for start in tqdm(
+        range(0, len(seqs), batch_size), desc="reference log-probs", disable=not progress, leave=False
+    ):
+        batch = make_batch(seqs[start : start + batch_size], packing=packing, pad_id=pad_id, device=device)
+        with autocast:
+            s, c = completion_logps(model, **batch)
+        sums.append(s.float().cpu())
+        counts.append(c.cpu())
+    model.train(was_training)
+    return torch.cat(sums), torch.cat(counts)
+
+
+def cached_reference_logps(
+    model,
+    seqs: Sequence[Encoded],
+    cache_dir: Path,
+    *,
+    batch_size: int,
+    packing: bool,
+    pad_id: int,
+    dtype: torch.dtype = torch.float32,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Reference log-probs of ``seqs`` from the cache, computing and storing them on a miss."""
+    key = f"{weights_fingerprint(model)}-{sequences_fingerprint(seqs)}-{str(dtype).split('.')[-1]}"
+    path = Path(cache_dir) / f"{key}.safetensors"
+    if path.exists():
+        log.info(f"reference log-probs: cache hit {path}")
+        return load_file(path)["logps"]
+    log.info(f"reference log-probs: computing {len(seqs)} sequences once (cache {path})")
+    sums, _ = compute_logps(
+        model, seqs, batch_size=batch_size, packing=packing, pad_id=pad_id, dtype=dtype, progress=progress
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    save_file({"logps": sums.contiguous()}, tmp)
+    os.replace(tmp, path)
+    return sums

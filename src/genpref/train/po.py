@@ -1,0 +1,402 @@
+"""Recipe: offline preference optimisation of a causal LM (DPO, IPO, cDPO, rDPO, hinge, SimPO, ORPO,
+offline SPPO, KTO) — ``genpref po train``.
+
+Top to bottom: load pairs (or labelled completions for KTO) → tokenise once (chat template applied
+once; prompt tokens never scored) → reference log-probs once, cached on disk (skipped for
+reference-free losses) → the shared loop, where each micro-batch is ONE forward of the packed
+chosen + rejected sequences through ``completion_logps`` → final policy folder and evaluation.
+
+With LoRA the reference is the base model (the adapter starts at zero), so no second copy of the
+weights is ever held; ``engine.reference=live`` recomputes it every step with the adapter disabled
+(LoRA) or from a frozen copy (full fine-tuning).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from genpref.data.encode import Encoded, Truncation, encode_chosen_rejected, encode_response
+from genpref.data.types import CompletionExample, PreferenceExample
+from genpref.errors import ConfigError
+from genpref.losses.policy import PolicyLoss, nll_loss, policy_loss
+from genpref.losses.policy_unpaired import kto_kl_estimate
+from genpref.models.backbone import cache_dir
+from genpref.models.lora import apply_lora
+from genpref.policy.logprobs import completion_logps
+from genpref.policy.model import load_policy, save_policy
+from genpref.policy.reference import cached_reference_logps
+from genpref.policy.sequences import make_batch
+from genpref.train.loop import StepResult, finish, run_loop, start_run
+from genpref.train.po_config import POTrainConfig
+from genpref.train.schedule import build_optimizer, plan_steps
+
+log = logging.getLogger("genpref")
+
+
+class PolicyLogps(nn.Module):
+    """Wraps a causal LM so that DDP/FSDP see one forward: batch → (summed completion log-probs, counts)."""
+
+    def __init__(self, lm: nn.Module, chunk: int) -> None:
+        super().__init__()
+        self.lm, self.chunk = lm, chunk
+
+    def forward(
+        self, input_ids, completion_mask, position_ids, attention_mask=None, seq_index=None, n_seqs=None
+    ):
+        return completion_logps(
+            self.lm, input_ids, completion_mask, position_ids, attention_mask, seq_index, n_seqs, self.chunk
+        )
+
+
+@dataclass
+class PairItem:
+    chosen: Encoded
+    rejected: Encoded
+    prob: float  # P(chosen ≻ rejected) from the data (SPPO's soft targets)
+    ref_chosen: float = 0.0
+    ref_rejected: float = 0.0
+
+
+@dataclass
+class CompletionItem:
+    seq: Encoded
+    desirable: bool
+    mismatched: Encoded  # this prompt with the next example's completion (KTO's KL estimate)
+    ref: float = 0.0
+    ref_mismatched: float = 0.0
+
+
+@dataclass
+class POTrainResult:
+    final_dir: Path
+    eval_metrics: dict
+    steps: int
+    metrics_path: Path
+
+
+def tokenize_pairs(tokenizer, examples: list[PreferenceExample], cfg: POTrainConfig) -> list[PairItem]:
+    items, dropped, truncated = [], 0, 0
+    for ex in examples:
+        pair = encode_chosen_rejected(
+            tokenizer,
+            ex.prompt,
+            ex.chosen,
+            ex.rejected,
+            max_length=cfg.policy.max_length,
+            truncation=Truncation(cfg.policy.truncation),
+            is_encoder=False,
+        )
+        if pair is None:
+            dropped += 1
+            continue
+        truncated += int(pair[0].truncated or pair[1].truncated)
+        items.append(PairItem(pair[0], pair[1], float(ex.label)))
+    log.info(
+        f"{len(items)} pairs tokenised (max_length {cfg.policy.max_length}); {truncated} truncated, "
+        f"{dropped} dropped by truncation policy '{cfg.policy.truncation}'"
+    )
+    return items
+
+
+def tokenize_completions(
+    tokenizer, examples: list[CompletionExample], cfg: POTrainConfig
+) -> list[CompletionItem]:
+    enc = [
+        encode_response(
+            tokenizer,
+            ex.prompt,
+            ex.completion,
+            max_length=cfg.policy.max_length,
+            truncation=Truncation(cfg.policy.truncation),
+            is_encoder=False,
+        )
+        for ex in examples
+    ]
+    kept = [(ex, e) for ex, e in zip(examples, enc) if e is not None]
+    items = []
+    for i, (ex, e) in enumerate(kept):
+        other = kept[(i + 1) % len(kept)][1]  # a fixed mismatch (next example), so it can be precomputed
+        ids = (e.input_ids[: e.prompt_len] + other.input_ids[other.prompt_len :])[: cfg.policy.max_length]
+        items.append(CompletionItem(e, bool(ex.label), Encoded(ids, e.prompt_len, False)))
+    log.info(
+        f"{len(items)} labelled completions tokenised; {len(examples) - len(items)} dropped by truncation"
+    )
+    return items
+
+
+def attach_reference(lm, items: list, cfg: POTrainConfig, tokenizer) -> None:
+    """Fill each item's reference log-probs from the on-disk cache (computed on a miss)."""
+    paired = isinstance(items[0], PairItem)
+    seqs = [s for it in items for s in ((it.chosen, it.rejected) if paired else (it.seq, it.mismatched))]
+    logps = cached_reference_logps(
+        lm,
+        seqs,
+        Path(cfg.engine.cache_dir or cache_dir() / "reference_logps"),
+        batch_size=cfg.engine.reference_batch_size,
+        packing=cfg.engine.packing,
+        pad_id=tokenizer.pad_token_id,
+        dtype=torch.bfloat16 if cfg.engine.reference_dtype == "bf16" else torch.float32,
+    ).tolist()
+    for i, it in enumerate(items):
+        if paired:
+            it.ref_chosen, it.ref_rejected = logps[2 * i], logps[2 * i + 1]
+        else:
+            it.ref, it.ref_mismatched = logps[2 * i], logps[2 * i + 1]
+
+
+class PreferenceOptimizationRecipe:
+    rows_per_example = 1
+
+    def __init__(
+        self, cfg: POTrainConfig, items: list, eval_items: list, tokenizer, live_reference=None
+    ) -> None:
+        self.cfg, self.items, self.eval_items, self.tokenizer = cfg, items, eval_items, tokenizer
+        self.kind = PolicyLoss(cfg.loss.loss)
+        self.live_reference = live_reference  # callable(batch) -> (sums, counts), or None (precomputed)
+        self.sft_weight = cfg.loss.sft_weight or (1.0 if self.kind.requires_sft_term else 0.0)
+
+    def _logps(self, model, seqs: list[Encoded], device) -> tuple[Tensor, Tensor, Tensor | None]:
+        batch = make_batch(
+            seqs, packing=self.cfg.engine.packing, pad_id=self.tokenizer.pad_token_id, device=device
+        )
+        sums, counts = model(**batch)
+        ref = None
+        if self.live_reference is not None:
+            with torch.no_grad():
+                ref, _ = self.live_reference(batch)
+        return sums, counts, ref
+
+    def micro_step(self, model, indices: list[int], device) -> StepResult:
+        items = [self.items[i] for i in indices]
+        if self.kind is PolicyLoss.KTO:
+            return self._kto_step(model, items, device)
+        b = len(items)
+        sums, counts, live_ref = self._logps(
+            model, [it.chosen for it in items] + [it.rejected for it in items], device
+        )
+        if live_ref is None:
+            ref = torch.tensor(
+                [it.ref_chosen for it in items] + [it.ref_rejected for it in items], device=device
+            )
+        else:
+            ref = live_ref
+        policy, reference = sums, ref
+        if self.kind.length_normalized:  # IPO (TRL convention), SimPO, ORPO: per-token averages
+            policy, reference = sums / counts.clamp_min(1), ref / counts.clamp_min(1)
+        prob = torch.tensor([it.prob for it in items], device=device)
+        out = policy_loss(
+            self.kind,
+            beta=self.cfg.loss.beta,
+            label_smoothing=self.cfg.loss.label_smoothing,
+            gamma=self.cfg.loss.gamma,
+            policy_chosen_logps=policy[:b],
+            policy_rejected_logps=policy[b:],
+            reference_chosen_logps=reference[:b],
+            reference_rejected_logps=reference[b:],
+            chosen_win_prob=prob,
+            rejected_win_prob=1 - prob,
+        )
+        losses = out.losses
+        if self.sft_weight:
+            losses = losses + self.sft_weight * nll_loss(sums[:b], counts[:b])
+        stats = {
+            "rewards_chosen": out.chosen_rewards,
+            "rewards_rejected": out.rejected_rewards,
+            "margin": out.chosen_rewards - out.rejected_rewards,
+            "accuracy": (out.chosen_rewards > out.rejected_rewards).float(),
+            "logps_chosen": sums[:b].detach(),
+            "logps_rejected": sums[b:].detach(),
+        }
+        if self.kind.needs_reference:
+            logratio = (sums - ref).detach()  # (2B,) log π − log π_ref
+            stats["kl"] = 0.5 * (logratio[:b] + logratio[b:])  # off-policy estimate on the data's completions
+        return StepResult(losses, stats)
+
+    def _kto_step(self, model, items: list[CompletionItem], device) -> StepResult:
+        b = len(items)
+        sums, counts, live_ref = self._logps(
+            model, [it.seq for it in items] + [it.mismatched for it in items], device
+        )
+        ref = (
+            live_ref
+            if live_ref is not None
+            else torch.tensor([it.ref for it in items] + [it.ref_mismatched for it in items], device=device)
+        )
+        kl_sum = (sums[b:] - ref[b:]).detach().sum()
+        kl_n = torch.tensor(float(b), device=device)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():  # global batch estimate
+            torch.distributed.all_reduce(kl_sum)
+            torch.distributed.all_reduce(kl_n)
+        z_ref = kto_kl_estimate(kl_sum / kl_n, torch.zeros((), device=device))
+        label = torch.tensor([it.desirable for it in items], device=device)
+        out = policy_loss(
+            self.kind,
+            beta=self.cfg.loss.beta,
+            policy_logps=sums[:b],
+            reference_logps=ref[:b],
+            label=label,
+            kl=z_ref,
+            desirable_weight=self.cfg.loss.desirable_weight,
+            undesirable_weight=self.cfg.loss.undesirable_weight,
+        )
+        losses = out.losses
+        if self.sft_weight:
+            losses = losses + self.sft_weight * nll_loss(sums[:b], counts[:b]) * label.float()
+        return StepResult(
+            losses,
+            {
+                "rewards": out.rewards,
+                "kl": z_ref.expand(b),
+                "desirable": label.float(),
+                "logps": sums[:b].detach(),
+            },
+        )
+
+    def save_model(self, model, path: Path) -> None:
+        lm = model.lm if isinstance(model, PolicyLogps) else model
+        save_policy(lm, self.tokenizer, path)
+
+    @torch.no_grad()
+    def evaluate(self, model, accelerator) -> dict[str, float]:
+        if not self.eval_items:
+            return {}
+        was = model.training
+        model.eval()
+        saved, self.items = self.items, self.eval_items
+        totals: dict[str, float] = {}
+        size = self.cfg.eval_batch_size
+        for start in range(0, len(self.eval_items), size):
+            idx = list(range(start, min(start + size, len(self.eval_items))))
+            out = self.micro_step(model, idx, accelerator.device if accelerator else "cpu")
+            for k, v in {"loss": out.losses, **out.stats}.items():
+                totals[k] = totals.get(k, 0.0) + float(v.sum())
+        self.items = saved
+        model.train(was)
+        return {k: v / len(self.eval_items) for k, v in totals.items()}
+
+
+def load_po_data(cfg: POTrainConfig, output_dir: Path, kind: PolicyLoss):
+    from genpref.data.completions import load_completions
+    from genpref.data.load import load_preferences
+
+    if cfg.data.train is None:
+        raise ConfigError("data.train is required.\n  fix: pass --data.train FILE (or set it in --config)")
+    loader = load_preferences if kind.paired else load_completions
+    rejects = cfg.data.rejects or str(output_dir / "rejects.jsonl")
+    train = loader(
+        cfg.data.train,
+        split=cfg.data.split,
+        on_error=cfg.data.on_error,
+        rejects_path=rejects,
+        limit=cfg.data.limit,
+    )
+    log.info(train.summary())
+    examples, evals = list(train.examples), []
+    if cfg.data.eval is not None:
+        ev = loader(
+            cfg.data.eval,
+            split=cfg.data.eval_split,
+            on_error=cfg.data.on_error,
+            rejects_path=str(output_dir / "rejects_eval.jsonl"),
+            limit=cfg.data.eval_limit,
+        )
+        log.info(ev.summary())
+        evals = list(ev.examples)
+    elif cfg.data.eval_fraction > 0:
+        n_eval = max(1, round(cfg.data.eval_fraction * len(examples)))
+        gen = torch.Generator().manual_seed(cfg.train.seed)
+        order = torch.randperm(len(examples), generator=gen).tolist()
+        evals = [examples[i] for i in order[:n_eval]]
+        examples = [examples[i] for i in sorted(order[n_eval:])]
+    if not kind.paired and any(ex.label is None for ex in examples):
+        raise ConfigError(
+            f"{cfg.data.train}: loss=kto needs a boolean 'label' on every prompt/completion row "
+            "(or preference pairs, which are unpaired automatically)"
+        )
+    return examples, evals
+
+
+def train_policy(cfg: POTrainConfig) -> POTrainResult:
+    """``genpref po train``: load and validate the configured data, then optimise."""
+    output_dir = Path(cfg.output_dir)
+    if not cfg.resume and (output_dir / "config.yaml").exists():
+        raise ConfigError(
+            f"{output_dir} already holds a run.\n  fix: pass --resume to continue it, or choose another output_dir"
+        )
+    examples, evals = load_po_data(cfg, output_dir, PolicyLoss(cfg.loss.loss))
+    return train_policy_on(cfg, examples, evals)
+
+
+def train_policy_on(
+    cfg: POTrainConfig, examples: list, eval_examples: list | None = None, overwrite: bool = False
+) -> POTrainResult:
+    """Optimise on in-memory pairs (or labelled completions for KTO); ``cfg.data`` is ignored."""
+    kind = PolicyLoss(cfg.loss.loss)
+    if cfg.train.finetune == "frozen":
+        raise ConfigError("train.finetune=frozen trains nothing in a policy.\n  fix: use full or lora")
+    output_dir = Path(cfg.output_dir)
+    acc, resume_from = start_run(cfg, cfg.train, output_dir, cfg.resume, overwrite)
+    torch.manual_seed(cfg.train.seed)
+    lm, tokenizer = load_policy(cfg.policy.model, trust_remote_code=cfg.policy.trust_remote_code)
+    tokenize = tokenize_pairs if kind.paired else tokenize_completions
+    items, eval_items = (
+        tokenize(tokenizer, examples, cfg),
+        (tokenize(tokenizer, eval_examples, cfg) if eval_examples else []),
+    )
+    if not items:
+        raise ConfigError("no usable training rows after tokenisation")
+    live = None
+    if kind.needs_reference and cfg.engine.reference == "precompute":
+        lm.to(acc.device)
+        for part in (items, eval_items):
+            if part:
+                attach_reference(lm, part, cfg, tokenizer)
+    if cfg.train.finetune == "lora":
+        lm = apply_lora(lm, cfg.train.lora)
+    if cfg.train.gradient_checkpointing:
+        lm.gradient_checkpointing_enable()
+    if kind.needs_reference and cfg.engine.reference == "live":
+        live = _live_reference(lm, cfg)
+    recipe = PreferenceOptimizationRecipe(cfg, items, eval_items, tokenizer, live)
+    model = PolicyLogps(lm, cfg.engine.logprob_chunk)
+    plan = plan_steps(len(items), cfg.train, acc.num_processes)
+    if not plan:
+        raise ConfigError(
+            f"no training steps: {len(items)} rows for batch {cfg.train.batch_size} x {acc.num_processes}"
+        )
+    optimizer, scheduler = build_optimizer(model, cfg.optim, len(plan), head_names=())
+    result = run_loop(
+        acc,
+        model,
+        optimizer,
+        scheduler,
+        plan,
+        recipe,
+        cfg.train,
+        cfg.optim,
+        output_dir,
+        resume_from,
+        desc=f"po {kind.value}",
+    )
+    eval_metrics = recipe.evaluate(acc.unwrap_model(model), acc)
+    finish(acc, result, output_dir, eval_metrics, eval_metrics)
+    return POTrainResult(result.final_dir, eval_metrics, result.steps, output_dir / "metrics.jsonl")
+
+
+def _live_reference(lm, cfg: POTrainConfig):
+    """A per-step reference: the adapter-disabled policy (LoRA) or a frozen copy (full fine-tuning)."""
+    if hasattr(lm, "disable_adapter"):
+
+        def ref(batch):
+            with lm.disable_adapter():
+                return completion_logps(lm, **batch, chunk=cfg.engine.logprob_chunk)
+
+        return ref
+    frozen = copy.deepcopy(lm).eval().requires_grad_(False)
+    return lambda batch: completion_logps(frozen, **batch, chunk=cfg.engine.logprob_chunk)

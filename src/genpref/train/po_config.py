@@ -1,0 +1,131 @@
+"""Configs of ``genpref po train`` and ``genpref sft`` (no heavy imports: ``--help`` is instant)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from genpref.train.config import OptimConfig, TrainConfig
+
+
+@dataclass
+class PolicyConfig:
+    """The policy (a causal LM) and its tokenisation."""
+
+    model: str = "smollm2-135m"
+    """Built-in name (smollm2-135m), local folder or hub id of a causal LM."""
+    max_length: int = 512
+    """Maximum tokens of prompt + completion."""
+    truncation: Literal["truncate", "drop"] = "truncate"
+    """Over-long rows: truncate (prompt from the left, then the completion) or drop (both reported)."""
+    trust_remote_code: bool = False
+    """Allow custom modelling code from the model's repository."""
+
+
+@dataclass
+class PODataConfig:
+    """Training and evaluation data (pairs; KTO also takes prompt/completion/label rows)."""
+
+    train: str | None = None
+    """Training file (JSONL/JSON/Parquet/CSV) or hub dataset name."""
+    eval: str | None = None
+    """Evaluation data; default: hold out eval_fraction of train."""
+    split: str = "train"
+    """Split name for hub datasets (train)."""
+    eval_split: str = "test"
+    """Split name for hub datasets (eval)."""
+    eval_fraction: float = 0.0
+    """Fraction of train held out for evaluation when eval is not given."""
+    on_error: Literal["raise", "skip"] = "raise"
+    """Bad rows: raise (file, line, field) or skip into the rejects file."""
+    rejects: str | None = None
+    """Rejects file for on_error=skip (default OUTPUT_DIR/rejects.jsonl)."""
+    limit: int | None = None
+    """Use at most this many training rows."""
+    eval_limit: int | None = None
+    """Use at most this many evaluation rows."""
+
+
+@dataclass
+class LossConfig:
+    """Which loss and its coefficients."""
+
+    loss: Literal[
+        "dpo", "ipo", "ipo_sum", "cdpo", "robust", "hinge", "kto", "simpo", "orpo", "sppo", "sppo_hard"
+    ] = "dpo"
+    """dpo (sigmoid), ipo (per-token averaged, as TRL), ipo_sum (paper's summed log-probs), cdpo (label smoothing),
+    robust (rDPO), hinge (SLiC), kto (unpaired), simpo, orpo, sppo (soft win probabilities from the data's prob), sppo_hard."""
+    beta: float = 0.1
+    """β (ORPO: λ; SPPO: 1/η)."""
+    label_smoothing: float = 0.0
+    """ε for cdpo and robust."""
+    gamma: float = 0.5
+    """SimPO target margin γ."""
+    sft_weight: float = 0.0
+    """Weight of an added NLL term on chosen (per-token average); orpo defaults to 1."""
+    desirable_weight: float = 1.0
+    """KTO λ_D."""
+    undesirable_weight: float = 1.0
+    """KTO λ_U."""
+
+
+@dataclass
+class EngineConfig:
+    """How log-probs are computed."""
+
+    packing: bool = True
+    """Padding-free packing: sequences concatenated, positions restart per sequence."""
+    logprob_chunk: int = 1024
+    """Tokens per LM-head chunk (memory O(chunk x vocab))."""
+    reference: Literal["precompute", "live"] = "precompute"
+    """precompute: reference log-probs once, cached on disk; live: a frozen reference forward every step."""
+    reference_dtype: Literal["fp32", "bf16"] = "fp32"
+    """Dtype of the precomputed reference pass."""
+    reference_batch_size: int = 16
+    """Sequences per reference batch."""
+    cache_dir: str | None = None
+    """Reference log-prob cache (default ~/.cache/genpref/reference_logps)."""
+
+
+@dataclass
+class POTrainConfig:
+    """genpref po train: offline preference optimisation (DPO family) of a causal LM."""
+
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    """The policy."""
+    data: PODataConfig = field(default_factory=PODataConfig)
+    """Data."""
+    loss: LossConfig = field(default_factory=LossConfig)
+    """Loss."""
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    """Log-prob engine."""
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-7, warmup_ratio=0.1))
+    """Optimizer and schedule."""
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=4))
+    """Training loop."""
+    eval_batch_size: int = 8
+    """Pairs per evaluation batch."""
+    output_dir: str = "runs/po"
+    """Run folder: checkpoints/, final/ (a transformers folder), metrics.jsonl, config.yaml."""
+    resume: bool = False
+    """Continue from the newest complete checkpoint in output_dir."""
+
+
+@dataclass
+class SFTConfig:
+    """genpref sft: supervised fine-tuning on completions (loss on completion tokens only)."""
+
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    """The policy."""
+    data: PODataConfig = field(default_factory=PODataConfig)
+    """prompt/completion rows, messages rows, or preference pairs (trained on chosen)."""
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    """Log-prob engine (reference settings unused)."""
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=2e-5, warmup_ratio=0.05))
+    """Optimizer and schedule."""
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=8))
+    """Training loop."""
+    output_dir: str = "runs/sft"
+    """Run folder."""
+    resume: bool = False
+    """Continue from the newest complete checkpoint in output_dir."""

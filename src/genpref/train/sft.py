@@ -1,0 +1,128 @@
+"""Recipe: supervised fine-tuning of a causal LM on completions (``genpref sft``).
+
+The loss is the per-token average negative log-likelihood of the completion, per sequence; prompt
+tokens are never scored. Sequences are packed (padding-free) and log-probs come from the same
+``completion_logps`` engine as the DPO family, so an SFT start policy and its preference
+optimisation see identical tokenisation (chat template applied once).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from genpref.data.completions import load_completions
+from genpref.errors import ConfigError
+from genpref.losses.policy import nll_loss
+from genpref.models.lora import apply_lora
+from genpref.policy.model import load_policy, save_policy
+from genpref.policy.sequences import make_batch
+from genpref.train.loop import StepResult, finish, run_loop, start_run
+from genpref.train.po import PolicyLogps, POTrainResult
+from genpref.train.po_config import SFTConfig
+from genpref.train.schedule import build_optimizer, plan_steps
+
+log = logging.getLogger("genpref")
+
+
+class SFTRecipe:
+    rows_per_example = 1
+
+    def __init__(self, seqs: list, eval_seqs: list, tokenizer, packing: bool) -> None:
+        self.seqs, self.eval_seqs, self.tokenizer, self.packing = seqs, eval_seqs, tokenizer, packing
+
+    def micro_step(self, model, indices: list[int], device, seqs: list | None = None) -> StepResult:
+        chosen = [(seqs or self.seqs)[i] for i in indices]
+        sums, counts = model(
+            **make_batch(chosen, packing=self.packing, pad_id=self.tokenizer.pad_token_id, device=device)
+        )
+        return StepResult(nll_loss(sums, counts), {"tokens": counts.float()})
+
+    def save_model(self, model, path: Path) -> None:
+        save_policy(model.lm if isinstance(model, PolicyLogps) else model, self.tokenizer, path)
+
+    def evaluate(self, model, accelerator) -> dict[str, float]:
+        import torch
+
+        if not self.eval_seqs:
+            return {}
+        with torch.no_grad():
+            out = self.micro_step(model, list(range(len(self.eval_seqs))), accelerator.device, self.eval_seqs)
+        return {"loss": float(out.losses.mean())}
+
+
+def train_sft(cfg: SFTConfig) -> POTrainResult:
+    """Load prompt/completion (or messages, or pairs → chosen) rows and fine-tune on the completions."""
+    from genpref.data.encode import Truncation, encode_response
+
+    output_dir = Path(cfg.output_dir)
+    if cfg.data.train is None:
+        raise ConfigError("data.train is required.\n  fix: pass --data.train FILE (or set it in --config)")
+    if not cfg.resume and (output_dir / "config.yaml").exists():
+        raise ConfigError(
+            f"{output_dir} already holds a run.\n  fix: pass --resume to continue it, or choose another output_dir"
+        )
+
+    def load(source, split, rejects):
+        report = load_completions(
+            source, split=split, on_error=cfg.data.on_error, rejects_path=rejects, limit=cfg.data.limit
+        )
+        log.info(report.summary())
+        return [ex for ex in report.examples if ex.label is not False]  # pairs: train on the chosen side only
+
+    train = load(cfg.data.train, cfg.data.split, cfg.data.rejects or str(output_dir / "rejects.jsonl"))
+    evals = (
+        load(cfg.data.eval, cfg.data.eval_split, str(output_dir / "rejects_eval.jsonl"))
+        if cfg.data.eval
+        else []
+    )
+    acc, resume_from = start_run(cfg, cfg.train, output_dir, cfg.resume)
+    lm, tokenizer = load_policy(cfg.policy.model, trust_remote_code=cfg.policy.trust_remote_code)
+
+    def encode(examples):
+        enc = [
+            encode_response(
+                tokenizer,
+                ex.prompt,
+                ex.completion,
+                max_length=cfg.policy.max_length,
+                truncation=Truncation(cfg.policy.truncation),
+                is_encoder=False,
+            )
+            for ex in examples
+        ]
+        kept = [e for e in enc if e is not None]
+        log.info(
+            f"{len(kept)} sequences tokenised; {sum(e.truncated for e in kept)} truncated, "
+            f"{len(enc) - len(kept)} dropped by truncation policy '{cfg.policy.truncation}'"
+        )
+        return kept
+
+    recipe = SFTRecipe(encode(train), encode(evals), tokenizer, cfg.engine.packing)
+    if cfg.train.finetune == "lora":
+        lm = apply_lora(lm, cfg.train.lora)
+    elif cfg.train.finetune == "frozen":
+        raise ConfigError("train.finetune=frozen trains nothing in a policy.\n  fix: use full or lora")
+    if cfg.train.gradient_checkpointing:
+        lm.gradient_checkpointing_enable()
+    model = PolicyLogps(lm, cfg.engine.logprob_chunk)
+    plan = plan_steps(len(recipe.seqs), cfg.train, acc.num_processes)
+    if not plan:
+        raise ConfigError(f"no training steps: {len(recipe.seqs)} rows for batch {cfg.train.batch_size}")
+    optimizer, scheduler = build_optimizer(model, cfg.optim, len(plan), head_names=())
+    result = run_loop(
+        acc,
+        model,
+        optimizer,
+        scheduler,
+        plan,
+        recipe,
+        cfg.train,
+        cfg.optim,
+        output_dir,
+        resume_from,
+        desc="sft",
+    )
+    eval_metrics = recipe.evaluate(acc.unwrap_model(model), acc)
+    finish(acc, result, output_dir, eval_metrics, eval_metrics)
+    return POTrainResult(result.final_dir, eval_metrics, result.steps, output_dir / "metrics.jsonl")
