@@ -41,6 +41,7 @@ def commands() -> dict[tuple[str, ...], tuple[type, str]]:
     """Subcommand words → (argument dataclass, one-line help)."""
     from genpref.commands import DataCyclesArgs, DataCyclicArgs, DemoArgs, EvalArgs, ScoreArgs
     from genpref.cyclic.experiment import CyclicBenchArgs
+    from genpref.selfplay.config import SelfPlayConfig
     from genpref.train.po_config import POTrainConfig, SFTConfig
     from genpref.train.rm_config import RMTrainConfig
 
@@ -53,6 +54,10 @@ def commands() -> dict[tuple[str, ...], tuple[type, str]]:
             "offline preference optimisation: DPO, IPO, KTO, SimPO, ORPO, SPPO, ...",
         ),
         ("sft",): (SFTConfig, "supervised fine-tuning on completions"),
+        ("selfplay",): (
+            SelfPlayConfig,
+            "SPPO / GPO self-play iterations judged by a genpref preference model",
+        ),
         ("bench", "cyclic"): (CyclicBenchArgs, "BT vs GPM vs PairPM on cyclic preferences (paper Table 1)"),
         ("data", "cyclic"): (DataCyclicArgs, "cyclic datasets from multi-aspect ratings (paper Table 1)"),
         ("data", "cycles"): (DataCyclesArgs, "3-cycles and the best accuracy of any scalar (BT) model"),

@@ -259,6 +259,10 @@ def run(key: tuple[str, ...], config) -> None:
 
         result = train_sft(config)
         print(f"final policy: {result.final_dir}")
+    elif key == ("selfplay",):
+        from genpref.selfplay.run import run_selfplay
+
+        run_selfplay(config)
     elif key == ("bench", "cyclic"):
         from genpref.cyclic.experiment import run_cyclic_bench
 

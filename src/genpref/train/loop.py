@@ -112,7 +112,7 @@ def start_run(config, train: TrainConfig, output_dir: Path, resume: bool, overwr
         shutil.rmtree(output_dir)
     acc.wait_for_everyone()
     saved = output_dir / "config.yaml"
-    now = json.loads(json.dumps(asdict(config)))  # tuples → lists, like YAML
+    now = json.loads(json.dumps(config if isinstance(config, dict) else asdict(config)))  # tuples → lists
     if saved.exists() and not resume:
         raise ConfigError(
             f"{output_dir} already holds a run.\n  fix: pass --resume to continue it, or choose another output_dir"

@@ -1,0 +1,1 @@
+"""Self-play preference optimisation (SPPO, GPO): resumable generate → judge → build → train → evaluate."""

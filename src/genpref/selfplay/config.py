@@ -1,0 +1,83 @@
+"""Config of ``genpref selfplay`` (SPPO / GPO iterations)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from genpref.selfplay.generate import SamplingConfig
+from genpref.train.config import OptimConfig, TrainConfig
+from genpref.train.po_config import EngineConfig, PolicyConfig
+
+
+@dataclass
+class PromptsConfig:
+    """Where prompts come from (any file or hub dataset with a prompt column, messages, MT-Bench turns or
+    Arena-Hard rows); ``builtin`` is a small prompt set shipped with genpref."""
+
+    train: str = "builtin"
+    """Prompts for self-play generation."""
+    eval: str = "builtin"
+    """Held-out prompts for the win-rate evaluation."""
+    limit: int = 32
+    """Training prompts used per iteration."""
+    eval_limit: int = 80
+    """Evaluation prompts."""
+    split: str = "train"
+    """Split name for hub datasets."""
+
+
+@dataclass
+class EvalConfig:
+    """Win-rate evaluation after each iteration."""
+
+    enabled: bool = True
+    """Evaluate π_{t+1} against π_0 and π_t."""
+    temperature: float = 0.7
+    """Sampling temperature of the evaluation responses."""
+    max_new_tokens: int = 128
+    """Tokens per evaluation response."""
+
+
+@dataclass
+class SelfPlayConfig:
+    """genpref selfplay: SPPO or GPO self-play iterations judged by any genpref preference model."""
+
+    algorithm: Literal["sppo", "gpo"] = "gpo"
+    """sppo: target P̂(y ≻ π_t) − ½; gpo: target s(y ≻ π_t) (needs a BT or GPM judge)."""
+    judge: str | None = None
+    """Preference-model checkpoint (genpref rm train's final/ folder): GPM, BT or PairPM."""
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    """Start policy π_0."""
+    prompts: PromptsConfig = field(default_factory=PromptsConfig)
+    """Prompts."""
+    k: int = 4
+    """Samples per prompt (K ≥ 2)."""
+    iterations: int = 1
+    """Self-play iterations."""
+    eta: float = 1000.0
+    """η in (log π_θ − log π_t − η·target)²; β = 1/η."""
+    include_self: bool = True
+    """Include j = i in the mean over samples (as the paper's code does; that term is ½ / 0)."""
+    selection: Literal["all", "best_worst"] = "all"
+    """Train on every sample, or only each prompt's best and worst (SPPO's released scripts)."""
+    length_normalized: bool = False
+    """LN-GPO: divide the log-ratio by the response length."""
+    target_clip: float | None = None
+    """Clip targets to [-clip, clip]."""
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    """Generation."""
+    generator: Literal["transformers", "vllm"] = "transformers"
+    """Generation backend (vllm needs the genpref[vllm] extra and a GPU)."""
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    """Log-prob engine for training (reference settings unused: π_t's log-probs come from generation)."""
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-7, warmup_ratio=0.1))
+    """Optimizer (the paper: RMSprop-like, lr 5e-7)."""
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=8))
+    """Training loop of each iteration."""
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    """Evaluation."""
+    seed: int = 0
+    """Seed of sampling (per iteration) and training."""
+    output_dir: str = "runs/selfplay"
+    """Run folder: iter-N/ stages, results.jsonl, plots."""

@@ -1,0 +1,110 @@
+"""Sampling K responses per prompt, recording log π(y|x) of each sample as it is generated.
+
+The recorded log-probability is that of the *unwarped* policy (temperature 1, no top-p), computed from
+the raw logits of the generation forward passes (``output_logits=True``), so training needs no
+separate reference forward: log π_t(y|x) is the SPPO/GPO reference term. The samples themselves are
+drawn with the configured temperature / top-p.
+
+Backends share one interface: ``Generator.generate(prompts, n, seed) -> list[list[Sample]]``. The
+transformers backend runs anywhere (tested here); ``genpref.selfplay.vllm_backend`` maps the same
+outputs from vLLM for GPU users.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from genpref.data.types import Prompt
+
+
+@dataclass
+class Sample:
+    """One sampled response: its token ids (EOS included when generated) and log π(y|x) under π (T = 1)."""
+
+    text: str
+    token_ids: list[int]
+    logp: float
+    finished: bool  # EOS generated before max_new_tokens
+
+
+@dataclass
+class SamplingConfig:
+    """Sampling parameters for the generate stage."""
+
+    temperature: float = 0.7
+    """Sampling temperature (the recorded log-probs are always at temperature 1)."""
+    top_p: float = 0.9
+    """Nucleus sampling mass."""
+    max_new_tokens: int = 128
+    """Tokens per response."""
+    batch_size: int = 16
+    """Sequences generated together."""
+
+
+def prompt_ids(tokenizer, prompt: Prompt) -> list[int]:
+    """The prompt exactly as training tokenises it (chat template once, BOS rule of genpref.data.encode)."""
+    from genpref.data.encode import encode_response
+
+    enc = encode_response(tokenizer, prompt, "x", max_length=1 << 20, is_encoder=False)
+    return enc.input_ids[: enc.prompt_len]
+
+
+class TransformersGenerator:
+    """Batched sampling with ``model.generate`` (left padding), CPU or GPU."""
+
+    def __init__(self, model, tokenizer, sampling: SamplingConfig) -> None:
+        self.model, self.tokenizer, self.sampling = model, tokenizer, sampling
+
+    @torch.inference_mode()
+    def generate(self, prompts: list[Prompt], n: int, seed: int, progress: bool = True) -> list[list[Sample]]:
+        """n samples for each prompt; row i of the result belongs to prompts[i]."""
+        jobs = [(i, prompt_ids(self.tokenizer, p)) for i, p in enumerate(prompts) for _ in range(n)]
+        out: list[list[Sample]] = [[] for _ in prompts]
+        device = next(self.model.parameters()).device
+        eos = self.tokenizer.eos_token_id
+        pad = self.tokenizer.pad_token_id
+        size = self.sampling.batch_size
+        was_training = self.model.training
+        self.model.eval()
+        for start in tqdm(range(0, len(jobs), size), desc="generate", disable=not progress, leave=False):
+            batch = jobs[start : start + size]
+            width = max(len(ids) for _, ids in batch)
+            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            mask = torch.zeros_like(input_ids)
+            for row, (_, ids) in enumerate(batch):
+                input_ids[row, width - len(ids) :] = torch.tensor(ids)
+                mask[row, width - len(ids) :] = 1
+            torch.manual_seed(seed * 1_000_003 + start)  # reproducible per batch, so a resumed run matches
+            gen = self.model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=mask.to(device),
+                do_sample=True,
+                temperature=self.sampling.temperature,
+                top_p=self.sampling.top_p,
+                top_k=0,
+                max_new_tokens=self.sampling.max_new_tokens,
+                pad_token_id=pad,
+                eos_token_id=eos,
+                output_logits=True,
+                return_dict_in_generate=True,
+            )
+            new = gen.sequences[:, width:]  # (b, T_new)
+            logits = torch.stack(gen.logits, dim=1).float()  # (b, T_new, V): raw, before temperature/top-p
+            token_logp = logits.log_softmax(-1).gather(-1, new[..., None]).squeeze(-1)  # (b, T_new)
+            for row, (i, _) in enumerate(batch):
+                ids = new[row].tolist()
+                length = ids.index(eos) + 1 if eos in ids else len(ids)
+                ids = ids[:length]
+                out[i].append(
+                    Sample(
+                        text=self.tokenizer.decode(ids, skip_special_tokens=True).strip(),
+                        token_ids=ids,
+                        logp=float(token_logp[row, :length].sum()),
+                        finished=eos in ids,
+                    )
+                )
+        self.model.train(was_training)
+        return out

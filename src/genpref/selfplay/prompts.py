@@ -1,0 +1,93 @@
+"""Prompt sets for self-play: any dataset with prompts, plus a small built-in set.
+
+Accepted rows: ``prompt`` (text or messages), ``messages`` (the conversation, ending with a user turn;
+a trailing assistant turn is dropped), ``turns`` (MT-Bench: the first turn), ``instruction`` or
+``question``. Rows without any of these stop with file, line and the fix.
+"""
+
+from __future__ import annotations
+
+from genpref.data.types import Prompt
+from genpref.errors import DataError
+
+BUILTIN_PROMPTS = [
+    "Give me three tips for staying focused while studying.",
+    "Explain what a hash table is to a beginner programmer.",
+    "Write a short, friendly email inviting a colleague to lunch.",
+    "What are the main differences between a virus and a bacterium?",
+    "Summarise the plot of Romeo and Juliet in two sentences.",
+    "How do I make a simple tomato sauce?",
+    "Suggest a name for a bakery that specialises in sourdough.",
+    "Why is the sky blue? Answer in plain language.",
+    "List four ways to reduce household energy use.",
+    "Explain the difference between weather and climate.",
+    "Write a haiku about autumn leaves.",
+    "What should I pack for a two-day hiking trip?",
+    "Describe how photosynthesis works in simple terms.",
+    "Give an example of a good interview question for a software engineer.",
+    "How can I politely decline a meeting invitation?",
+    "What is the Pythagorean theorem and when is it used?",
+    "Recommend a beginner-friendly exercise routine.",
+    "Explain what inflation means for someone's savings.",
+    "Write a two-sentence horror story.",
+    "What are the benefits of learning a second language?",
+    "How does a refrigerator keep food cold?",
+    "Give me a quick recipe for a healthy breakfast.",
+    "What is the difference between a list and a tuple in Python?",
+    "Write a short motivational message for a friend starting a new job.",
+    "Explain why we have seasons on Earth.",
+    "How should I prepare for a job interview?",
+    "Describe the water cycle in three steps.",
+    "What are three common causes of stress at work, and how can they be managed?",
+    "Translate 'Good morning, how are you?' into French and Spanish.",
+    "Explain what a neural network is in one paragraph.",
+    "Give me a fun fact about octopuses.",
+    "How do I write a clear bug report?",
+    "What is the capital of Australia, and why is it not Sydney?",
+    "Suggest three board games for a family evening.",
+    "Explain the rule of thirds in photography.",
+    "What should I consider when adopting a dog?",
+    "Write a limerick about a cat who loves coffee.",
+    "How do vaccines train the immune system?",
+    "Give me a plan to read more books this year.",
+    "Explain recursion with a simple example.",
+]
+
+
+def prompt_from_row(row: dict, where: str) -> Prompt:
+    if isinstance(row.get("prompt"), str | list) and row["prompt"]:
+        return row["prompt"]
+    if isinstance(row.get("messages"), list) and row["messages"]:
+        messages = list(row["messages"])
+        if messages[-1].get("role") == "assistant":
+            messages = messages[:-1]
+        if messages:
+            return messages
+    if isinstance(row.get("turns"), list) and row["turns"] and isinstance(row["turns"][0], str):
+        return row["turns"][0]
+    for key in ("instruction", "question"):
+        if isinstance(row.get(key), str) and row[key].strip():
+            return row[key]
+    raise DataError(
+        "no prompt in this row",
+        source=where.rsplit(":", 1)[0],
+        line=int(where.rsplit(":", 1)[1]),
+        fix="give each row a 'prompt' (text or messages), 'messages', 'turns' or 'instruction' field",
+    )
+
+
+def load_prompts(source: str, limit: int | None = None, split: str = "train") -> list[Prompt]:
+    """Prompts from ``builtin`` or any file / hub dataset the data layer reads."""
+    if source == "builtin":
+        prompts: list[Prompt] = list(BUILTIN_PROMPTS)
+    else:
+        from genpref.data.readers import read_records
+
+        prompts = [
+            prompt_from_row(row, f"{name}:{line}") for name, line, row in read_records(source, split=split)
+        ]
+    if not prompts:
+        raise DataError(
+            "no prompts found", source=source, fix="point prompts.train / prompts.eval at a non-empty file"
+        )
+    return prompts[:limit] if limit else prompts

@@ -1,0 +1,51 @@
+"""Training stage of one self-play iteration: regress log π_θ(y|x) − log π_t(y|x) onto η·target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from genpref.data.encode import Encoded
+from genpref.losses.selfplay import selfplay_square_loss
+from genpref.policy.model import save_policy
+from genpref.policy.sequences import make_batch
+from genpref.train.loop import StepResult
+from genpref.train.po import PolicyLogps
+
+
+@dataclass
+class SelfPlayItem:
+    seq: Encoded  # prompt ids + sampled response ids (exactly the generated tokens)
+    ref_logp: float  # log π_t(y|x) recorded during generation (T = 1)
+    target: float  # SPPO: P̂ − ½; GPO: s(y ≻ π_t)
+
+
+class SelfPlayRecipe:
+    rows_per_example = 1
+
+    def __init__(
+        self, items: list[SelfPlayItem], tokenizer, eta: float, length_normalized: bool, packing: bool
+    ) -> None:
+        self.items, self.tokenizer = items, tokenizer
+        self.eta, self.length_normalized, self.packing = eta, length_normalized, packing
+
+    def micro_step(self, model, indices: list[int], device) -> StepResult:
+        items = [self.items[i] for i in indices]
+        batch = make_batch(
+            [it.seq for it in items], packing=self.packing, pad_id=self.tokenizer.pad_token_id, device=device
+        )
+        logps, counts = model(**batch)  # (N,), (N,)
+        ref = torch.tensor([it.ref_logp for it in items], device=device)
+        target = torch.tensor([it.target for it in items], device=device)
+        losses = selfplay_square_loss(
+            logps, ref, target, self.eta, counts if self.length_normalized else None
+        )
+        return StepResult(losses, {"log_ratio": (logps - ref).detach(), "target": target})
+
+    def save_model(self, model, path: Path) -> None:
+        save_policy(model.lm if isinstance(model, PolicyLogps) else model, self.tokenizer, path)
+
+    def evaluate(self, model, accelerator) -> dict[str, float]:
+        return {}

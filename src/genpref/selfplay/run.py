@@ -1,0 +1,308 @@
+"""``genpref selfplay``: SPPO / GPO iterations as resumable stages.
+
+For each iteration t (folder ``iter-t/``), each stage saves its outputs before the next starts:
+
+1. generate: K samples per prompt from π_t, with log π_t(y|x) recorded during sampling;
+2. judge: the K×K preference matrices from the judge (K backbone forwards per prompt for BT/GPM);
+3. build: one training row per sample (or best/worst per prompt) with its target:
+   SPPO P̂(y_i ≻ π_t) − ½, P̂ = mean_j P(y_i ≻ y_j); GPO s(y_i ≻ π_t) = mean_j s(y_i ≻ y_j)
+   (j = i included by default, as in the paper's code; its term is ½ resp. 0);
+4. train: π_{t+1} from π_t with the square loss, on the shared training loop (checkpointed, resumable);
+5. evaluate: win-rate of π_{t+1} against π_0 and π_t on held-out prompts, judged by the same model,
+   with a 95% interval, mean lengths and a length-controlled win-rate; one row per iteration in
+   ``results.jsonl`` and a PNG plot.
+
+Killing the process anywhere and rerunning the same command continues from the last finished stage
+(and inside training, from its last checkpoint). A config change that invalidates a finished stage is
+reported with the changed values.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from genpref.data.encode import Encoded
+from genpref.errors import ConfigError
+from genpref.eval.stats import length_controlled_winrate, mean_confidence_interval, wilson_interval
+from genpref.models.backbone import resolve_backbone
+from genpref.selfplay.config import SelfPlayConfig
+from genpref.selfplay.generate import Sample, TransformersGenerator
+from genpref.selfplay.prompts import load_prompts
+from genpref.selfplay.recipe import SelfPlayItem, SelfPlayRecipe
+from genpref.selfplay.stages import Stage, read_jsonl, write_jsonl
+
+log = logging.getLogger("genpref")
+
+
+def _generator(cfg: SelfPlayConfig, policy_path: str, sampling=None):
+    from genpref.policy.model import load_policy
+
+    if cfg.generator == "vllm":
+        from genpref.selfplay.vllm_backend import VLLMGenerator
+
+        return VLLMGenerator(policy_path, sampling or cfg.sampling)
+    model, tokenizer = load_policy(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
+    if torch.cuda.is_available():
+        model.to("cuda")
+    return TransformersGenerator(model, tokenizer, sampling or cfg.sampling)
+
+
+def generate_stage(
+    cfg: SelfPlayConfig, folder: Path, t: int, policy_path: str, prompts: list, parent: str
+) -> list:
+    stage = Stage(
+        folder,
+        "generate",
+        {
+            "policy": policy_path,
+            "parent": parent,
+            "k": cfg.k,
+            "seed": cfg.seed,
+            "sampling": asdict(cfg.sampling),
+            "prompts": [cfg.prompts.train, len(prompts)],
+        },
+    )
+    path = folder / "generations.jsonl"
+    if not stage.done():
+        samples = _generator(cfg, policy_path).generate(prompts, cfg.k, seed=cfg.seed + 7919 * t)
+        write_jsonl(
+            path, [{"prompt": p, "samples": [asdict(s) for s in ss]} for p, ss in zip(prompts, samples)]
+        )
+        stage.finish(n_prompts=len(prompts), k=cfg.k)
+    return [[Sample(**s) for s in row["samples"]] for row in read_jsonl(path)], stage.key
+
+
+def judge_stage(cfg: SelfPlayConfig, folder: Path, prompts: list, samples: list, parent: str, judge) -> tuple:
+    stage = Stage(folder, "judge", {"judge": str(cfg.judge), "parent": parent})
+    path = folder / "judgments.jsonl"
+    if not stage.done():
+        rows, forwards = [], 0
+        for prompt, ss in zip(prompts, samples):
+            r = judge().rank(prompt, [s.text for s in ss])
+            forwards += r.forwards
+            rows.append({"prob_matrix": r.prob_matrix.tolist(), "score_matrix": r.score_matrix.tolist()})
+        write_jsonl(path, rows)
+        stage.finish(judge_forwards=forwards)
+    return read_jsonl(path), stage.key
+
+
+def targets(cfg: SelfPlayConfig, judgment: dict) -> list[float]:
+    """Per-sample targets from one prompt's K×K matrices (see module docstring)."""
+    matrix = torch.tensor(judgment["prob_matrix" if cfg.algorithm == "sppo" else "score_matrix"])  # (K, K)
+    k = matrix.shape[0]
+    if cfg.include_self:
+        mean = matrix.mean(1)
+    else:
+        mean = (matrix.sum(1) - matrix.diagonal()) / (k - 1)
+    target = mean - 0.5 if cfg.algorithm == "sppo" else mean
+    if cfg.target_clip is not None:
+        target = target.clamp(-cfg.target_clip, cfg.target_clip)
+    return target.tolist()
+
+
+def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list, tokenizer, parent: str):
+    from genpref.selfplay.generate import prompt_ids
+
+    stage = Stage(
+        folder,
+        "build",
+        {
+            "algorithm": cfg.algorithm,
+            "include_self": cfg.include_self,
+            "selection": cfg.selection,
+            "target_clip": cfg.target_clip,
+            "parent": parent,
+        },
+    )
+    path = folder / "train_rows.jsonl"
+    if not stage.done():
+        rows = []
+        for prompt, ss, jd in zip(prompts, samples, judgments):
+            tg = targets(cfg, jd)
+            chosen = range(len(ss))
+            if cfg.selection == "best_worst":
+                chosen = sorted({max(chosen, key=tg.__getitem__), min(chosen, key=tg.__getitem__)})
+            ids = prompt_ids(tokenizer, prompt)
+            for i in chosen:
+                rows.append(
+                    {"prompt_ids": ids, "token_ids": ss[i].token_ids, "ref_logp": ss[i].logp, "target": tg[i]}
+                )
+        write_jsonl(path, rows)
+        stage.finish(rows=len(rows))
+    items = [
+        SelfPlayItem(
+            Encoded(r["prompt_ids"] + r["token_ids"], len(r["prompt_ids"]), False), r["ref_logp"], r["target"]
+        )
+        for r in read_jsonl(path)
+        if r["token_ids"]
+    ]
+    return items, stage.key
+
+
+def train_stage(
+    cfg: SelfPlayConfig, folder: Path, policy_path: str, items: list, parent: str
+) -> tuple[str, str]:
+    from genpref.models.lora import apply_lora
+    from genpref.policy.model import load_policy
+    from genpref.train.loop import run_loop, start_run
+    from genpref.train.po import PolicyLogps
+    from genpref.train.schedule import build_optimizer, plan_steps
+
+    config = {
+        "optim": asdict(cfg.optim),
+        "train": asdict(cfg.train),
+        "eta": cfg.eta,
+        "length_normalized": cfg.length_normalized,
+        "engine": asdict(cfg.engine),
+        "parent": parent,
+    }
+    stage = Stage(folder, "train", config)
+    final = folder / "train" / "final"
+    if not stage.done():
+        out = folder / "train"
+        acc, resume_from = start_run(config, cfg.train, out, resume=True)
+        lm, tokenizer = load_policy(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
+        if cfg.train.finetune == "lora":
+            lm = apply_lora(lm, cfg.train.lora)
+        recipe = SelfPlayRecipe(items, tokenizer, cfg.eta, cfg.length_normalized, cfg.engine.packing)
+        model = PolicyLogps(lm, cfg.engine.logprob_chunk)
+        plan = plan_steps(len(items), cfg.train, acc.num_processes)
+        optimizer, scheduler = build_optimizer(model, cfg.optim, len(plan), head_names=())
+        run_loop(
+            acc,
+            model,
+            optimizer,
+            scheduler,
+            plan,
+            recipe,
+            cfg.train,
+            cfg.optim,
+            out,
+            resume_from,
+            desc=f"train {cfg.algorithm}",
+        )
+        if acc.is_main_process:
+            stage.finish(steps=len(plan))
+        acc.wait_for_everyone()
+    return str(final), stage.key
+
+
+def eval_responses(cfg, folder: Path, name: str, policy_path: str, prompts: list) -> list[Sample]:
+    from genpref.selfplay.generate import SamplingConfig
+
+    sampling = SamplingConfig(
+        temperature=cfg.eval.temperature,
+        top_p=cfg.sampling.top_p,
+        max_new_tokens=cfg.eval.max_new_tokens,
+        batch_size=cfg.sampling.batch_size,
+    )
+    stage = Stage(
+        folder,
+        f"eval_{name}",
+        {
+            "policy": policy_path,
+            "sampling": asdict(sampling),
+            "prompts": [cfg.prompts.eval, len(prompts)],
+            "seed": cfg.seed,
+        },
+    )
+    path = folder / f"eval_{name}.jsonl"
+    if not stage.done():
+        out = _generator(cfg, policy_path, sampling).generate(prompts, 1, seed=cfg.seed + 104729)
+        write_jsonl(path, [asdict(s[0]) for s in out])
+        stage.finish()
+    return [Sample(**row) for row in read_jsonl(path)]
+
+
+def winrate(judge, prompts: list, new: list[Sample], old: list[Sample]) -> dict:
+    """P(new ≻ old | x) per prompt, averaged; 95% intervals; mean lengths; length-controlled win-rate."""
+    probs = judge().prob(prompts, [s.text for s in new], [s.text for s in old]).double()  # (N,)
+    mean, low, high = mean_confidence_interval(probs.tolist())
+    hard = float((probs > 0.5).sum()) + 0.5 * float((probs == 0.5).sum())
+    wl, wh = wilson_interval(hard, len(probs))
+    len_new = [len(s.token_ids) for s in new]
+    len_old = [len(s.token_ids) for s in old]
+    lc = length_controlled_winrate(probs.tolist(), [a - b for a, b in zip(len_new, len_old)])
+    return {
+        "winrate": mean,
+        "ci_low": low,
+        "ci_high": high,
+        "hard_winrate": hard / len(probs),
+        "hard_ci": [wl, wh],
+        "lc_winrate": lc["lc_winrate"],
+        "mean_len_new": sum(len_new) / len(new),
+        "mean_len_old": sum(len_old) / len(old),
+        "n": len(probs),
+    }
+
+
+def run_selfplay(cfg: SelfPlayConfig) -> list[dict]:
+    """Run (or resume) all iterations; returns the per-iteration evaluation rows."""
+    if cfg.judge is None or not (Path(cfg.judge) / "genpref.json").exists():
+        raise ConfigError(
+            f"judge '{cfg.judge}' is not a genpref preference-model checkpoint.\n"
+            "  fix: train one with 'genpref rm train' and pass its final/ folder as --judge"
+        )
+    if cfg.k < 2:
+        raise ConfigError(f"k must be >= 2 (got {cfg.k}): targets compare each sample with the others")
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    prompts = load_prompts(cfg.prompts.train, cfg.prompts.limit, cfg.prompts.split)
+    eval_prompts = (
+        load_prompts(cfg.prompts.eval, cfg.prompts.eval_limit, cfg.prompts.split) if cfg.eval.enabled else []
+    )
+    cache: dict = {}
+
+    def judge():
+        if "judge" not in cache:
+            from genpref.models.preference_model import PreferenceModel
+
+            cache["judge"] = PreferenceModel.from_pretrained(cfg.judge)
+        return cache["judge"]
+
+    policy0 = resolve_backbone(cfg.policy.model)
+    policy_path, parent, rows = policy0, "start", []
+    base0 = eval_responses(cfg, out, "policy0", policy0, eval_prompts) if eval_prompts else []
+    for t in range(cfg.iterations):
+        folder = out / f"iter-{t}"
+        log.info(f"iteration {t}: generate → judge → build → train → evaluate in {folder}")
+        samples, key = generate_stage(cfg, folder, t, policy_path, prompts, parent)
+        judgments, key = judge_stage(cfg, folder, prompts, samples, key, judge)
+        from genpref.policy.model import load_policy
+
+        _, tokenizer = load_policy(policy_path) if "tok" not in cache else (None, cache["tok"])
+        cache["tok"] = tokenizer
+        items, key = build_stage(cfg, folder, prompts, samples, judgments, tokenizer, key)
+        new_path, parent = train_stage(cfg, folder, policy_path, items, key)
+        if eval_prompts:
+            new = eval_responses(cfg, folder, "policy_next", new_path, eval_prompts)
+            prev = (
+                base0
+                if t == 0
+                else eval_responses(cfg, out / f"iter-{t - 1}", "policy_next", policy_path, eval_prompts)
+            )
+            row = {
+                "iteration": t + 1,
+                "vs_policy0": winrate(judge, eval_prompts, new, base0),
+                "vs_previous": winrate(judge, eval_prompts, new, prev),
+            }
+            rows.append(row)
+            print(
+                f"iteration {t + 1}: win-rate vs π_0 {row['vs_policy0']['winrate']:.3f} "
+                f"[{row['vs_policy0']['ci_low']:.3f}, {row['vs_policy0']['ci_high']:.3f}], "
+                f"LC {row['vs_policy0']['lc_winrate']:.3f}, mean length {row['vs_policy0']['mean_len_new']:.1f} "
+                f"(π_0 {row['vs_policy0']['mean_len_old']:.1f})"
+            )
+        policy_path = new_path
+    if rows:
+        write_jsonl(out / "results.jsonl", rows)
+        from genpref.selfplay.plots import plot_iterations
+
+        print(f"plot: {plot_iterations(rows, out / 'selfplay.png')}")
+    (out / "final_policy.txt").write_text(policy_path + "\n")
+    print(f"final policy: {policy_path}")
+    return rows

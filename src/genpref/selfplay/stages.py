@@ -1,0 +1,56 @@
+"""Resumable stages: each writes its outputs, then a ``<stage>.done.json`` marker with the config it ran with.
+
+A rerun skips a stage whose marker matches the current config; a marker that differs is reported with
+the changed values (its outputs no longer match the config), never silently reused or overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from genpref.errors import ConfigError
+from genpref.train.checkpoint import atomic_write_text
+
+
+def _digest(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class Stage:
+    def __init__(self, folder: Path, name: str, config: dict) -> None:
+        self.folder, self.name, self.config = Path(folder), name, config
+        self.key = _digest(config)
+        self.marker = self.folder / f"{name}.done.json"
+
+    def done(self) -> bool:
+        """True when finished with this config; raises when finished with another."""
+        if not self.marker.exists():
+            return False
+        saved = json.loads(self.marker.read_text())
+        if saved["key"] != self.key:
+            before, now = saved["config"], json.loads(json.dumps(self.config, default=str))
+            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+            raise ConfigError(
+                f"stage '{self.name}' in {self.folder} was completed with a different config "
+                f"(changed: {', '.join(changed)}).\n  fix: restore those values to resume, or use a new output_dir"
+            )
+        return True
+
+    def finish(self, **summary) -> None:
+        atomic_write_text(
+            self.marker,
+            json.dumps(
+                {"key": self.key, "config": json.loads(json.dumps(self.config, default=str)), **summary},
+                indent=2,
+            ),
+        )
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    atomic_write_text(Path(path), "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

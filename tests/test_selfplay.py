@@ -1,0 +1,158 @@
+"""Self-play (SPPO / GPO): generation log-probs, targets, the square loss, and resumable stages."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from tiny_models import tiny_bert, tiny_llama
+
+from genpref.losses.selfplay import selfplay_square_loss, sppo_target
+from genpref.selfplay.config import SelfPlayConfig
+from genpref.selfplay.generate import SamplingConfig, TransformersGenerator, prompt_ids
+from genpref.selfplay.run import targets
+
+
+def test_square_loss_hand_values():
+    # ρ = (−10) − (−12) = 2; η·g = 4·0.25 = 1 → (2 − 1)² = 1;  LN: ρ/|y| = 2/4 = 0.5 → (0.5 − 1)² = 0.25
+    pol, ref, tgt = torch.tensor([-10.0]), torch.tensor([-12.0]), torch.tensor([0.25])
+    assert selfplay_square_loss(pol, ref, tgt, eta=4.0).item() == 1.0
+    assert selfplay_square_loss(pol, ref, tgt, eta=4.0, lengths=torch.tensor([4])).item() == 0.25
+    assert torch.equal(sppo_target(torch.tensor([0.5, 1.0])), torch.tensor([0.0, 0.5]))
+
+
+def test_targets_by_hand_with_and_without_self():
+    # P rows: sample 0 beats 1 with 0.8 and 2 with 0.6; diagonal ½
+    prob = [[0.5, 0.8, 0.6], [0.2, 0.5, 0.3], [0.4, 0.7, 0.5]]
+    score = [[0.0, 1.0, 0.5], [-1.0, 0.0, -0.4], [-0.5, 0.4, 0.0]]
+    jd = {"prob_matrix": prob, "score_matrix": score}
+    sppo = targets(SelfPlayConfig(algorithm="sppo"), jd)
+    assert sppo == pytest.approx(
+        [(0.5 + 0.8 + 0.6) / 3 - 0.5, (0.2 + 0.5 + 0.3) / 3 - 0.5, (0.4 + 0.7 + 0.5) / 3 - 0.5]
+    )
+    sppo_x = targets(SelfPlayConfig(algorithm="sppo", include_self=False), jd)
+    assert sppo_x[0] == pytest.approx((0.8 + 0.6) / 2 - 0.5)
+    gpo = targets(SelfPlayConfig(algorithm="gpo"), jd)
+    assert gpo == pytest.approx([0.5, -1.4 / 3, -0.1 / 3])
+    assert targets(SelfPlayConfig(algorithm="gpo", target_clip=0.2), jd)[0] == pytest.approx(0.2)
+
+
+def test_generation_logps_match_a_fresh_forward():
+    """log π(y|x) recorded from the sampling logits (T = 1) equals a fresh forward on the same tokens."""
+    from genpref.data.encode import Encoded
+    from genpref.policy.logprobs import completion_logps
+    from genpref.policy.model import load_policy
+    from genpref.policy.sequences import make_batch
+
+    model, tok = load_policy(tiny_llama())
+    gen = TransformersGenerator(
+        model, tok, SamplingConfig(temperature=0.7, top_p=0.9, max_new_tokens=10, batch_size=8)
+    )
+    prompts = [
+        "Name a fruit.",
+        [{"role": "user", "content": "Say something kind, please, about a long day."}],
+    ]
+    samples = gen.generate(prompts, n=3, seed=5, progress=False)
+    seqs, recorded = [], []
+    for p, ss in zip(prompts, samples):
+        ids = prompt_ids(tok, p)
+        for s in ss:
+            seqs.append(Encoded(ids + s.token_ids, len(ids), False))
+            recorded.append(s.logp)
+    with torch.no_grad():
+        fresh, counts = completion_logps(model, **make_batch(seqs, packing=True, pad_id=tok.pad_token_id))
+    assert torch.allclose(fresh, torch.tensor(recorded), atol=1e-3, rtol=1e-4)
+    assert all(c == len(s.token_ids) for c, s in zip(counts.tolist(), [s for ss in samples for s in ss]))
+    again = gen.generate(prompts, n=3, seed=5, progress=False)  # reproducible per seed
+    assert [s.token_ids for ss in again for s in ss] == [s.token_ids for ss in samples for s in ss]
+
+
+def _judge(tmp: Path) -> str:
+    from genpref.models.config import PreferenceModelConfig
+    from genpref.models.preference_model import PreferenceModel
+
+    torch.manual_seed(0)
+    path = tmp / "judge"
+    PreferenceModel.from_config(PreferenceModelConfig(type="gpm", k=2, backbone=tiny_bert())).save_pretrained(
+        path
+    )
+    return str(path)
+
+
+def _command(tmp: Path, judge: str, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "genpref",
+        "selfplay",
+        "--judge",
+        judge,
+        "--policy.model",
+        tiny_llama(),
+        "--prompts.limit",
+        "4",
+        "--prompts.eval_limit",
+        "4",
+        "--k",
+        "3",
+        "--iterations",
+        "2",
+        "--sampling.max_new_tokens",
+        "12",
+        "--eval.max_new_tokens",
+        "12",
+        "--train.batch_size",
+        "4",
+        "--train.progress",
+        "false",
+        "--optim.lr",
+        "1e-3",
+        "--output_dir",
+        str(tmp / "run"),
+        *extra,
+    ]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    """Kill a real run mid-way (SIGKILL), rerun the same command: it continues and ends where an
+    uninterrupted run ends; finished stages are not redone."""
+    judge = _judge(tmp_path)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    straight = subprocess.run(
+        _command(tmp_path / "a", judge), env=env, capture_output=True, text=True, timeout=900
+    )
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    proc = subprocess.Popen(
+        _command(tmp_path / "b", judge), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    marker = tmp_path / "b" / "run" / "iter-1" / "generate.done.json"
+    deadline = time.time() + 600
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "b" / "run" / "results.jsonl").exists()
+    resumed = subprocess.run(
+        _command(tmp_path / "b", judge), env=env, capture_output=True, text=True, timeout=900
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = [json.loads(x) for x in (tmp_path / "a" / "run" / "results.jsonl").read_text().splitlines()]
+    b = [json.loads(x) for x in (tmp_path / "b" / "run" / "results.jsonl").read_text().splitlines()]
+    assert [r["vs_policy0"]["winrate"] for r in a] == pytest.approx(
+        [r["vs_policy0"]["winrate"] for r in b], abs=1e-5
+    )
+    gen_a = (tmp_path / "a" / "run" / "iter-1" / "generations.jsonl").read_text()
+    assert gen_a == (tmp_path / "b" / "run" / "iter-1" / "generations.jsonl").read_text()
+    # a changed value that invalidates a finished stage is reported, not silently reused
+    changed = subprocess.run(
+        _command(tmp_path / "b", judge, "--k", "4"), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert changed.returncode == 2 and "stage 'generate'" in changed.stderr and "k" in changed.stderr
