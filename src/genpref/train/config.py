@@ -11,8 +11,10 @@ from genpref.models.lora import LoraSettings
 
 @dataclass
 class OptimConfig:
-    """AdamW with warm-up and decay."""
+    """Optimizer (AdamW or RMSprop) with warm-up and decay."""
 
+    name: Literal["adamw", "rmsprop"] = "adamw"
+    """Optimizer: adamw, or rmsprop (the SPPO/GPO papers' choice)."""
     lr: float = 2e-5
     """Peak learning rate."""
     head_lr: float | None = None

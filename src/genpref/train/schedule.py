@@ -51,7 +51,7 @@ def build_optimizer(
     total_steps: int,
     head_names: tuple[str, ...] = ("head", "prompt_head"),
 ):
-    """AdamW over trainable parameters (new heads may get their own lr) and a warm-up schedule."""
+    """AdamW or RMSprop over trainable parameters (new heads may get their own lr) and a warm-up schedule."""
     from transformers import get_scheduler
 
     head, body = [], []
@@ -61,9 +61,14 @@ def build_optimizer(
     groups = [{"params": body, "lr": optim.lr}] if body else []
     if head:
         groups.append({"params": head, "lr": optim.head_lr or optim.lr})
-    optimizer = torch.optim.AdamW(
-        groups, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay
-    )
+    if optim.name == "rmsprop":
+        optimizer = torch.optim.RMSprop(
+            groups, lr=optim.lr, alpha=optim.betas[1], weight_decay=optim.weight_decay
+        )
+    else:
+        optimizer = torch.optim.AdamW(
+            groups, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay
+        )
     name = "constant_with_warmup" if optim.scheduler == "constant" else optim.scheduler
     scheduler = get_scheduler(
         name,
