@@ -96,7 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"genpref: error: unknown command '{' '.join(argv[:2])}'\n\n{_usage()}", file=sys.stderr)
         return 2
     parser = build_parser(key)
-    namespace = parser.parse_args(argv[len(key) :])  # exits 2 with a message on unknown/invalid options
+    rest = argv[len(key) :]
+    if rest and not rest[0].startswith("-") and "data" in {f.name for f in fields(table[key][0])}:
+        rest = ["--data", *rest]  # `genpref data cycles FILE` == `--data FILE`
+    namespace = parser.parse_args(rest)  # exits 2 with a message on unknown/invalid options
     from genpref import commands as command_impl
 
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -55,79 +55,92 @@ class ScoreArgs:
 
 @dataclass
 class DemoArgs:
-    """genpref demo: train and compare BT and GPM on the built-in minilm backbone."""
+    """genpref demo: the main job on built-in defaults (cyclic experiment, BT vs GPM, GPO self-play)."""
 
     output_dir: str = "runs/demo"
     """Where runs, tables and plots go."""
+    parts: list[Literal["cyclic", "rm", "selfplay"]] = field(
+        default_factory=lambda: ["cyclic", "rm", "selfplay"]
+    )
+    """cyclic: BT/GPM/PairPM on cyclic preferences; rm: BT vs GPM on real preferences (its GPM is the
+    self-play judge); selfplay: one GPO iteration of SmolLM2-135M judged by that GPM."""
     data: Literal["auto", "shared", "hub", "synthetic"] = "auto"
-    """auto: ../shared/data when present, else the hub when online, else built-in synthetic data."""
+    """rm data: auto = ../shared/data when present, else the hub when online, else built-in synthetic data."""
     max_train: int = 400
-    """Training comparisons used per model."""
+    """rm: training comparisons per model."""
     max_eval: int = 200
-    """Evaluation comparisons."""
+    """rm: evaluation comparisons."""
     epochs: int = 1
-    """Training epochs per model."""
+    """rm: training epochs per model."""
     max_length: int = 128
-    """Tokens per (prompt, response) sequence."""
+    """rm: tokens per (prompt, response) sequence."""
+    selfplay_prompts: int = 32
+    """selfplay: training prompts (Arena-Hard when ../shared/data is present, else built-in)."""
+    k: int = 4
+    """selfplay: samples per prompt."""
+    max_new_tokens: int = 128
+    """selfplay: tokens per sampled response."""
+    eval_prompts: int = 80
+    """selfplay: evaluation prompts (MT-Bench first turns when present, else built-in)."""
     seed: int = 0
     """Random seed."""
 
 
 @dataclass
 class DataCyclicArgs:
-    """genpref data cyclic: leave-one-criterion-out cyclic preference datasets from aspect ratings."""
+    """genpref data cyclic: leave-one-criterion-out cyclic datasets from multi-aspect ratings."""
 
     input: str
-    """Rated rows: UltraFeedback schema (instruction/completions/annotations) or prompt/responses/ratings."""
+    """Rated rows: UltraFeedback schema (instruction + completions[].annotations) or prompt + responses[].ratings."""
     output_dir: str
     """Writes OUTPUT_DIR/no_<criterion>.jsonl, one dataset per left-out criterion."""
     max_cycles_per_prompt: int | None = 1
-    """Strongest cycles kept per prompt and dataset (null: all)."""
+    """Strongest cycles kept per prompt and dataset (null keeps all)."""
     seed: int = 0
     """Breaks ties between equally strong cycles."""
     transitive_triples: bool = False
     """Prompts without a cycle contribute their strongest transitive triple instead."""
+    cycle_length: int = 3
+    """Responses per cycle (3 as in the paper; 4 or 5 also supported)."""
 
 
 @dataclass
 class DataCyclesArgs:
-    """genpref data cycles: 3-cycles, and the best accuracy any scalar (BT) model can reach on a file."""
+    """genpref data cycles: how intransitive a preference file is, and the best any BT model can do on it."""
 
     data: str
-    """Pairwise preferences, ranking rows (responses + scores) or aspect-rated rows."""
+    """Pairwise comparisons, ranking rows with scores, or rated rows."""
     output: str | None = None
-    """Write the report as JSON here."""
+    """Also write the report as JSON here."""
     split: str = "train"
     """Split name for hub datasets."""
     exact_max_items: int = 16
-    """Solve cyclic blocks of up to this many items exactly (cost 2^n); larger ones are bracketed."""
+    """Solve the BT ceiling exactly for cyclic blocks up to this size (bounds above it)."""
 
 
 def build_cyclic_files(args: DataCyclicArgs):
-    """Build the cyclic datasets, write one JSONL per dataset and print the report."""
     from genpref.cyclic.builder import build_cyclic, write_datasets
-    from genpref.cyclic.graph import analyze_comparisons, comparisons_from_examples
 
     report = build_cyclic(
         args.input,
         max_cycles_per_prompt=args.max_cycles_per_prompt,
         seed=args.seed,
         transitive_triples=args.transitive_triples,
+        cycle_length=args.cycle_length,
     )
     print(report.summary())
     for name, path in write_datasets(report.datasets, args.output_dir).items():
-        ceiling = analyze_comparisons(comparisons_from_examples(report.datasets[name])).bt_ceiling
-        print(f"wrote {path} (best accuracy of any scalar model: {ceiling:.4f})")
+        print(f"wrote {path} ({len(report.datasets[name])} comparisons)")
     return report
 
 
 def cycle_report_file(args: DataCyclesArgs):
-    """Print (and optionally write as JSON) the intransitivity report of a data file."""
     from genpref.cyclic.builder import comparisons_from_file
     from genpref.cyclic.graph import analyze_comparisons
 
-    comparisons = comparisons_from_file(args.data, split=args.split)
-    report = analyze_comparisons(comparisons, exact_max_items=args.exact_max_items)
+    report = analyze_comparisons(
+        comparisons_from_file(args.data, split=args.split), exact_max_items=args.exact_max_items
+    )
     print(report.summary())
     if args.output:
         from genpref.train.checkpoint import atomic_write_text

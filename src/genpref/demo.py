@@ -1,8 +1,12 @@
-"""The main job on embedded defaults: train and compare BT and GPM on the built-in minilm backbone.
+"""``genpref demo``: the main job on embedded defaults, in three parts (each can be run alone).
 
-Data, in order of preference (``--data auto``): the real UltraFeedback sample in ``../shared/data``
-when present; else ``trl-lib/ultrafeedback_binarized`` from the hub when online; else the built-in
-synthetic set (``genpref.data.synthetic``). The table says which one was used.
+1. ``cyclic``: the paper's cyclic-preference experiment (``genpref bench cyclic`` defaults): BT, GPM and
+   PairPM on the minilm encoder, held-out cycles, table next to the paper's, plots.
+2. ``rm``: BT vs GPM on real preferences. Data, in order: the UltraFeedback sample in ``../shared/data``;
+   else ``trl-lib/ultrafeedback_binarized`` from the hub when online; else the built-in synthetic set.
+   The output says which one was used. Its GPM checkpoint is the judge of part 3.
+3. ``selfplay``: one GPO iteration of SmolLM2-135M-Instruct judged by that GPM (K samples per prompt),
+   evaluated by win-rate against the start policy on held-out prompts.
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ def resolve_demo_data(args: DemoArgs) -> tuple[list[PreferenceExample], list[Pre
     )
 
 
-def run_demo(args: DemoArgs) -> dict:
+def run_rm_part(args: DemoArgs, out: Path) -> dict:
     from genpref.models.config import PreferenceModelConfig
     from genpref.train.config import OptimConfig, TrainConfig
     from genpref.train.rm import train_preference_model_on
@@ -81,7 +85,6 @@ def run_demo(args: DemoArgs) -> dict:
 
     train, evals, source = resolve_demo_data(args)
     print(f"data: {source}: {len(train)} training and {len(evals)} evaluation comparisons")
-    out = Path(args.output_dir)
     rows = []
     for name, overrides in DEMO_MODELS.items():
         cfg = RMTrainConfig(
@@ -92,7 +95,6 @@ def run_demo(args: DemoArgs) -> dict:
         )
         start = time.perf_counter()
         result = train_preference_model_on(cfg, train, evals, overwrite=True)
-        seconds = time.perf_counter() - start
         o = result.eval_metrics["overall"]
         rows.append(
             {
@@ -101,17 +103,92 @@ def run_demo(args: DemoArgs) -> dict:
                 "mean_prob_chosen": o["mean_prob_chosen"],
                 "log_loss": o["log_loss"],
                 "ece": o["ece"],
-                "train_seconds": seconds,
+                "train_seconds": time.perf_counter() - start,
                 "checkpoint": str(result.final_dir),
             }
         )
-    print(f"\n{'model':<12}{'accuracy':>10}{'P(chosen)':>11}{'log-loss':>10}{'ECE':>8}{'seconds':>9}")
+    print(f"\\n{'model':<12}{'accuracy':>10}{'P(chosen)':>11}{'log-loss':>10}{'ECE':>8}{'seconds':>9}")
     for r in rows:
         print(
-            f"{r['model']:<12}{r['accuracy']:>10.4f}{r['mean_prob_chosen']:>11.4f}{r['log_loss']:>10.4f}{r['ece']:>8.4f}{r['train_seconds']:>9.1f}"
+            f"{r['model']:<12}{r['accuracy']:>10.4f}{r['mean_prob_chosen']:>11.4f}{r['log_loss']:>10.4f}"
+            f"{r['ece']:>8.4f}{r['train_seconds']:>9.1f}"
         )
-    summary = {"data": source, "n_train": len(train), "n_eval": len(evals), "rows": rows}
+    return {"data": source, "n_train": len(train), "n_eval": len(evals), "rows": rows}
+
+
+def run_selfplay_part(args: DemoArgs, out: Path, judge: Path) -> list[dict]:
+    from genpref.data.paths import shared_data_dir
+    from genpref.selfplay.config import EvalConfig, PromptsConfig, SelfPlayConfig
+    from genpref.selfplay.generate import SamplingConfig
+    from genpref.selfplay.run import run_selfplay
+    from genpref.train.config import OptimConfig, TrainConfig
+    from genpref.train.po_config import PolicyConfig
+
+    shared = shared_data_dir()
+    if shared is not None:
+        prompts = PromptsConfig(
+            train=str(shared / "arena_hard_v0.1_questions.jsonl"),
+            eval=str(shared / "mt_bench_questions.jsonl"),
+            limit=args.selfplay_prompts,
+            eval_limit=args.eval_prompts,
+        )
+    else:  # built-in prompts: disjoint train / eval halves
+        prompts = PromptsConfig(
+            train="builtin", eval="builtin", limit=args.selfplay_prompts, eval_limit=args.eval_prompts
+        )
+    print(f"self-play prompts: {prompts.train} (train), {prompts.eval} (eval)")
+    cfg = SelfPlayConfig(
+        algorithm="gpo",
+        judge=str(judge),
+        policy=PolicyConfig(model="smollm2-135m", max_length=512),
+        prompts=prompts,
+        k=args.k,
+        iterations=1,
+        eta=10.0,
+        sampling=SamplingConfig(
+            temperature=0.7, top_p=0.9, max_new_tokens=args.max_new_tokens, batch_size=16
+        ),
+        optim=OptimConfig(lr=2e-6, warmup_ratio=0.1),
+        train=TrainConfig(epochs=1, batch_size=8, seed=args.seed),
+        eval=EvalConfig(max_new_tokens=args.max_new_tokens),
+        seed=args.seed,
+        output_dir=str(out / "selfplay"),
+    )
+    return run_selfplay(cfg)
+
+
+def run_demo(args: DemoArgs) -> dict:
+    out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"\ncheckpoints and metrics under {out}/; table in {out / 'summary.json'}")
+    summary: dict = {}
+    timings: dict = {}
+    if "cyclic" in args.parts:
+        from genpref.cyclic.experiment import CyclicBenchArgs, run_cyclic_bench
+
+        start = time.perf_counter()
+        print("== part 1: cyclic preferences (BT vs GPM vs PairPM) ==")
+        summary["cyclic"] = run_cyclic_bench(
+            CyclicBenchArgs(output=str(out / "cyclic" / "results.json"), seed=args.seed)
+        )
+        timings["cyclic_minutes"] = (time.perf_counter() - start) / 60
+    judge = out / "gpm" / "final"
+    if "rm" in args.parts:
+        start = time.perf_counter()
+        print("\\n== part 2: BT vs GPM reward models on real preferences ==")
+        summary["rm"] = run_rm_part(args, out)
+        timings["rm_minutes"] = (time.perf_counter() - start) / 60
+    if "selfplay" in args.parts:
+        if not (judge / "genpref.json").exists():
+            raise ConfigError(
+                f"the self-play part needs the GPM judge from the rm part ({judge}).\\n"
+                "  fix: include 'rm' in --parts (it trains the judge)"
+            )
+        start = time.perf_counter()
+        print("\\n== part 3: one GPO self-play iteration of SmolLM2-135M judged by the GPM ==")
+        summary["selfplay"] = run_selfplay_part(args, out, judge)
+        timings["selfplay_minutes"] = (time.perf_counter() - start) / 60
+    summary["timings"] = timings
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    print(f"\\ntimings (minutes): {json.dumps({k: round(v, 1) for k, v in timings.items()})}")
+    print(f"everything is under {out}/ (summary.json; plots: cyclic/*.png, selfplay/selfplay.png)")
     return summary

@@ -96,13 +96,7 @@ def load_cyclic_datasets(args: CyclicBenchArgs) -> tuple[dict, str]:
             datasets,
             f"genpref synthetic aspect-rated text ({args.n_prompts} prompts, {args.cycle_length}-cycles)",
         )
-    from genpref.data.readers import read_records
-
-    rows = [row for _, _, row in read_records(args.data)]
-    datasets = build_cyclic_datasets(rows, seed=args.seed)
-    if isinstance(datasets, tuple):  # (datasets, report)
-        datasets = datasets[0]
-    return datasets, f"aspect-rated rows from {args.data}"
+    return build_cyclic_datasets(args.data, seed=args.seed), f"aspect-rated rows from {args.data}"
 
 
 def _accuracy(final_dir: Path, examples, batch_size: int = 64) -> float:
@@ -213,7 +207,7 @@ def run_cyclic_bench(args: CyclicBenchArgs) -> dict:
 
 def print_table(rows: list[dict], ceilings: dict) -> None:
     models = list(dict.fromkeys(r["model"] for r in rows))
-    print(f"\nheld-out accuracy on cyclic datasets (paper Table 1: BT 50.0-62.9%, GPM 100%)")
+    print("\nheld-out accuracy on cyclic datasets (paper Table 1: BT 50.0-62.9%, GPM 100%)")
     print(f"{'dataset':<26}{'BT ceiling':>11}" + "".join(f"{m:>10}" for m in models))
     for name, c in ceilings.items():
         cells = {r["model"]: r["eval_accuracy"] for r in rows if r["dataset"] == name}

@@ -56,7 +56,14 @@ def _convert_smollm(target: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM_GGUF)
-        model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM_GGUF, dtype=torch.float32)
+        gguf_model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM_GGUF, dtype=torch.float32)
+        # transformers marks GGUF-loaded models as quantized (not serialisable); the weights are already
+        # de-quantised fp32, so copy them into a plain model of the same architecture and save that.
+        config = gguf_model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model.load_state_dict(gguf_model.state_dict())
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         try:
