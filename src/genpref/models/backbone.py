@@ -148,7 +148,7 @@ def load_backbone(
             model = AutoModel.from_config(config, dtype=dtype, trust_remote_code=trust_remote_code)
         else:
             model = AutoModel.from_pretrained(
-                path, dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=None
+                path, dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True
             )
         tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
     except OSError as exc:

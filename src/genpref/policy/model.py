@@ -18,7 +18,9 @@ def load_policy(name_or_path: str, *, dtype: torch.dtype = torch.float32, trust_
 
     path = resolve_backbone(name_or_path)
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True  # never unpickle weights
+        )
         tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
     except OSError as exc:
         raise ConfigError(
@@ -42,12 +44,22 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
 
 
 def save_policy(model, tokenizer, path: Path) -> None:
-    """A plain transformers folder (safetensors); a LoRA adapter is merged out of place."""
+    """A plain transformers folder (config, safetensors weights, tokenizer); a LoRA adapter is merged out of place.
+
+    Weights are written with safetensors directly rather than ``save_pretrained``, which in a distributed
+    run enters a collective barrier: this is called on the main process only.
+    """
+    from safetensors.torch import save_file
+
     from genpref.models.lora import merged_state_dict
 
     path.mkdir(parents=True, exist_ok=True)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    base.save_pretrained(
-        path, state_dict=merged_state_dict(model) if hasattr(model, "get_base_model") else None
-    )
+    state = merged_state_dict(model)
+    tied = getattr(base.config, "tie_word_embeddings", False)
+    out = {k: v.detach().contiguous().cpu() for k, v in state.items() if not (tied and k == "lm_head.weight")}
+    base.config.save_pretrained(path)
+    if getattr(base, "generation_config", None) is not None:
+        base.generation_config.save_pretrained(path)
+    save_file(out, path / "model.safetensors", metadata={"format": "pt"})
     tokenizer.save_pretrained(path)

@@ -264,32 +264,39 @@ def run_selfplay(cfg: SelfPlayConfig) -> list[dict]:
             cache["judge"] = PreferenceModel.from_pretrained(cfg.judge)
         return cache["judge"]
 
+    from accelerate import PartialState
+
+    from genpref.models.backbone import load_tokenizer
+
+    # Under `accelerate launch`, generation, judging, building and evaluation run on the main process
+    # (the others wait, then read the saved stage outputs); every process trains together.
+    state = PartialState(cpu=not torch.cuda.is_available())  # as Accelerator() resolves it (gloo on CPU)
     policy0 = resolve_backbone(cfg.policy.model)
     policy_path, parent, rows = policy0, "start", []
-    base0 = eval_responses(cfg, out, "policy0", policy0, eval_prompts) if eval_prompts else []
+    with state.main_process_first():
+        base0 = eval_responses(cfg, out, "policy0", policy0, eval_prompts) if eval_prompts else []
     for t in range(cfg.iterations):
         folder = out / f"iter-{t}"
         log.info(f"iteration {t}: generate → judge → build → train → evaluate in {folder}")
-        samples, key = generate_stage(cfg, folder, t, policy_path, prompts, parent)
-        judgments, key = judge_stage(cfg, folder, prompts, samples, key, judge)
-        from genpref.policy.model import load_policy
-
-        _, tokenizer = load_policy(policy_path) if "tok" not in cache else (None, cache["tok"])
-        cache["tok"] = tokenizer
-        items, key = build_stage(cfg, folder, prompts, samples, judgments, tokenizer, key)
+        with state.main_process_first():
+            samples, key = generate_stage(cfg, folder, t, policy_path, prompts, parent)
+            judgments, key = judge_stage(cfg, folder, prompts, samples, key, judge)
+            tokenizer = load_tokenizer(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
+            items, key = build_stage(cfg, folder, prompts, samples, judgments, tokenizer, key)
         new_path, parent = train_stage(cfg, folder, policy_path, items, key)
         if eval_prompts:
-            new = eval_responses(cfg, folder, "policy_next", new_path, eval_prompts)
-            prev = (
-                base0
-                if t == 0
-                else eval_responses(cfg, out / f"iter-{t - 1}", "policy_next", policy_path, eval_prompts)
-            )
-            row = {
-                "iteration": t + 1,
-                "vs_policy0": winrate(judge, eval_prompts, new, base0),
-                "vs_previous": winrate(judge, eval_prompts, new, prev),
-            }
+            with state.main_process_first():
+                new = eval_responses(cfg, folder, "policy_next", new_path, eval_prompts)
+                prev = (
+                    base0
+                    if t == 0
+                    else eval_responses(cfg, out / f"iter-{t - 1}", "policy_next", policy_path, eval_prompts)
+                )
+                row = {
+                    "iteration": t + 1,
+                    "vs_policy0": winrate(judge, eval_prompts, new, base0),
+                    "vs_previous": winrate(judge, eval_prompts, new, prev),
+                }
             rows.append(row)
             print(
                 f"iteration {t + 1}: win-rate vs π_0 {row['vs_policy0']['winrate']:.3f} "
@@ -298,11 +305,12 @@ def run_selfplay(cfg: SelfPlayConfig) -> list[dict]:
                 f"(π_0 {row['vs_policy0']['mean_len_old']:.1f})"
             )
         policy_path = new_path
-    if rows:
+    if rows and state.is_main_process:
         write_jsonl(out / "results.jsonl", rows)
         from genpref.selfplay.plots import plot_iterations
 
         print(f"plot: {plot_iterations(rows, out / 'selfplay.png')}")
-    (out / "final_policy.txt").write_text(policy_path + "\n")
+    if state.is_main_process:
+        (out / "final_policy.txt").write_text(policy_path + "\n")
     print(f"final policy: {policy_path}")
     return rows
