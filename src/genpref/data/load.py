@@ -49,6 +49,8 @@ from genpref.errors import DataError
 logger = logging.getLogger(__name__)
 
 ROLES = ("system", "user", "assistant")
+MAX_FIELD_CHARS = 1_000_000
+"""Longest text field accepted; anything longer is almost surely a broken row, not a long answer."""
 ASSISTANT_MARKER = "\n\nAssistant:"
 OnError = Literal["raise", "skip"]
 
@@ -86,15 +88,27 @@ class _Bad(Exception):
 
 def _require(row: dict, key: str) -> Any:
     if row.get(key) is None:
-        raise _Bad(f"missing required field (row has: {', '.join(sorted(row)) or 'nothing'})", key)
+        raise _Bad(
+            f"missing required field (row has: {', '.join(sorted(row)) or 'nothing'})",
+            key,
+            fix=f"add '{key}' to every row (see the README's Data section for the accepted forms)",
+        )
     return row[key]
 
 
 def _text(value: Any, where: str) -> str:
     if not isinstance(value, str):
-        raise _Bad(f"expected a string, got {type(value).__name__}", where)
+        raise _Bad(
+            f"expected a string, got {type(value).__name__}", where, fix="quote the text as a JSON string"
+        )
     if not value.strip():
         raise _Bad("is empty or whitespace-only", where, fix="fill in the text or remove the row")
+    if len(value) > MAX_FIELD_CHARS:
+        raise _Bad(
+            f"is {len(value):,} characters, over genpref's limit of {MAX_FIELD_CHARS:,} (a corrupted or concatenated row?)",
+            where,
+            fix="split or remove the row; over-long but sane rows are truncated by model.max_length instead",
+        )
     return value
 
 

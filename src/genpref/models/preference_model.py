@@ -167,7 +167,13 @@ class PreferenceModel(nn.Module):
         )
         model = cls(config, backbone)
         state = load_file(path / WEIGHTS_NAME)
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # shape mismatches raise even with strict=False
+            raise ConfigError(
+                f"{path / WEIGHTS_NAME}: weights do not match the config in {CONFIG_NAME} ({str(exc).splitlines()[-1].strip()}).\n"
+                "  fix: the checkpoint was edited or mixed from two runs; re-save it with genpref"
+            ) from exc
         missing = [k for k in missing if not k.endswith("position_ids")]
         if missing or unexpected:
             raise ConfigError(
