@@ -162,3 +162,12 @@ def test_every_shipped_config_parses(path):
     cls = commands()[key][0]
     cfg = _build(parser, parser.parse_args(["--config", str(path)]), cls)
     assert isinstance(cfg, cls)
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "accelerate").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_accelerate_configs_load(path):
+    """The multi-GPU configs are valid accelerate configs (they cannot run on the CPU CI machine)."""
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(path))
+    assert config.num_processes == 8 and config.mixed_precision == "bf16"

@@ -362,6 +362,7 @@ def train_policy_on(
     if cfg.train.gradient_checkpointing:
         lm.gradient_checkpointing_enable()
     if kind.needs_reference and cfg.engine.reference == "live":
+        _check_live_reference_placement(acc, cfg)
         live = _live_reference(lm, cfg)
     recipe = PreferenceOptimizationRecipe(cfg, items, eval_items, tokenizer, live)
     model = PolicyLogps(lm, cfg.engine.logprob_chunk)
@@ -387,6 +388,22 @@ def train_policy_on(
     eval_metrics = recipe.evaluate(acc.unwrap_model(model), acc)
     finish(acc, result, output_dir, eval_metrics, eval_metrics)
     return POTrainResult(result.final_dir, eval_metrics, result.steps, output_dir / "metrics.jsonl")
+
+
+def _check_live_reference_placement(acc, cfg: POTrainConfig) -> None:
+    """A frozen full copy of the policy cannot live beside a sharded one: refuse it under FSDP / ZeRO-3."""
+    from accelerate.utils import DistributedType
+
+    plugin = getattr(acc.state, "deepspeed_plugin", None)
+    sharded = acc.distributed_type == DistributedType.FSDP or (
+        acc.distributed_type == DistributedType.DEEPSPEED and plugin is not None and plugin.zero_stage == 3
+    )
+    if sharded and cfg.train.finetune == "full":
+        raise ConfigError(
+            "engine.reference=live with full fine-tuning would keep an unsharded reference copy under FSDP/ZeRO-3.\n"
+            "  fix: use engine.reference=precompute (the default: reference log-probs computed once before sharding), "
+            "or train.finetune=lora (the reference is the adapter-free model itself)"
+        )
 
 
 def _live_reference(lm, cfg: POTrainConfig):
