@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 from genpref.errors import ConfigError
@@ -27,6 +28,7 @@ class Stage:
     def done(self) -> bool:
         """True when finished with this config; raises when finished with another."""
         if not self.marker.exists():
+            self.started = time.perf_counter()  # the stage runs now: its wall time goes in the marker
             return False
         saved = json.loads(self.marker.read_text())
         if saved["key"] != self.key:
@@ -39,6 +41,8 @@ class Stage:
         return True
 
     def finish(self, **summary) -> None:
+        if hasattr(self, "started"):
+            summary["seconds"] = round(time.perf_counter() - self.started, 2)
         atomic_write_text(
             self.marker,
             json.dumps(

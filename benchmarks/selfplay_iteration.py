@@ -1,0 +1,185 @@
+"""One CPU self-play iteration of the default run: wall time per stage, judge cost, reference forwards
+avoided, and the win-rate of π_1 over π_0 for GPO and SPPO with a GPM judge.
+
+    python benchmarks/selfplay_iteration.py --output selfplay_iteration.json
+
+Default run (as in `genpref demo`): SmolLM2-135M-Instruct policy, a GPM judge (minilm, k=2) trained by
+genpref on the shared UltraFeedback sample (or --judge DIR), 32 Arena-Hard prompts, K = 4, 128 new tokens,
+one iteration; evaluation on the 80 MT-Bench first turns, judged by the same GPM. SPPO reuses GPO's
+generate/judge stages (they do not depend on the algorithm) and differs from build on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+from genpref.data.paths import shared_data_dir  # noqa: E402
+
+
+def train_judge(out: Path, seed: int) -> Path:
+    from genpref.data.load import load_preferences
+    from genpref.models.config import PreferenceModelConfig
+    from genpref.train.config import OptimConfig, TrainConfig
+    from genpref.train.rm import train_preference_model_on
+    from genpref.train.rm_config import RMTrainConfig
+
+    shared = shared_data_dir()
+    train = load_preferences(shared / "ultrafeedback_binarized_train1000.jsonl.gz", on_error="skip").examples
+    evals = load_preferences(shared / "ultrafeedback_binarized_eval200.jsonl.gz", on_error="skip").examples
+    cfg = RMTrainConfig(
+        model=PreferenceModelConfig(type="gpm", k=2, backbone="minilm", max_length=128),
+        optim=OptimConfig(lr=5e-5, head_lr=1e-3, warmup_ratio=0.1),
+        train=TrainConfig(epochs=1, batch_size=8, seed=seed),
+        output_dir=str(out / "judge"),
+    )
+    result = train_preference_model_on(cfg, list(train), list(evals), overwrite=True)
+    print(f"judge eval accuracy {result.eval_metrics['overall']['accuracy']:.3f}")
+    return result.final_dir
+
+
+def selfplay_config(algorithm: str, judge: Path, out: Path, args):
+    from genpref.selfplay.config import EvalConfig, PromptsConfig, SelfPlayConfig
+    from genpref.selfplay.generate import SamplingConfig
+    from genpref.train.config import OptimConfig, TrainConfig
+    from genpref.train.po_config import PolicyConfig
+
+    shared = shared_data_dir()
+    return SelfPlayConfig(
+        algorithm=algorithm,
+        judge=str(judge),
+        policy=PolicyConfig(model="smollm2-135m", max_length=512),
+        prompts=PromptsConfig(
+            train=str(shared / "arena_hard_v0.1_questions.jsonl"),
+            eval=str(shared / "mt_bench_questions.jsonl"),
+            limit=args.prompts,
+            eval_limit=args.eval_prompts,
+        ),
+        k=args.k,
+        iterations=1,
+        eta=args.eta,
+        sampling=SamplingConfig(
+            temperature=0.7, top_p=0.9, max_new_tokens=args.max_new_tokens, batch_size=16
+        ),
+        optim=OptimConfig(lr=args.lr, warmup_ratio=0.1),
+        train=TrainConfig(epochs=1, batch_size=8, seed=args.seed),
+        eval=EvalConfig(max_new_tokens=args.max_new_tokens),
+        seed=args.seed,
+        output_dir=str(out / algorithm),
+    )
+
+
+def stage_seconds(folder: Path) -> dict:
+    out = {}
+    for marker in sorted(folder.glob("*.done.json")):
+        out[marker.name.removesuffix(".done.json")] = json.loads(marker.read_text()).get("seconds")
+    return out
+
+
+def judge_cost(judge_dir: Path, out: Path, ks=(4, 8), n_prompts: int = 4) -> list[dict]:
+    """Backbone forwards and seconds to rank K responses: the trained GPM vs a PairPM on the same backbone."""
+    from genpref.models.config import PreferenceModelConfig
+    from genpref.models.preference_model import PreferenceModel
+    from genpref.selfplay.stages import read_jsonl
+
+    gens = read_jsonl(out / "gpo" / "iter-0" / "generations.jsonl")
+    texts = [s["text"] for row in gens for s in row["samples"]]
+    prompts = [row["prompt"] for row in gens]
+    gpm = PreferenceModel.from_pretrained(judge_dir)
+    torch.manual_seed(0)
+    pairpm = PreferenceModel.from_config(
+        PreferenceModelConfig(type="pairpm", backbone="minilm", max_length=256)
+    ).eval()
+    rows = []
+    for k in ks:
+        for name, model in (("gpm", gpm), ("pairpm", pairpm)):
+            start, forwards = time.perf_counter(), 0
+            for i in range(n_prompts):
+                responses = [texts[(i * k + j) % len(texts)] for j in range(k)]
+                forwards += model.rank(prompts[i], responses).forwards
+            rows.append(
+                {
+                    "k": k,
+                    "judge": name,
+                    "forwards_per_prompt": forwards / n_prompts,
+                    "seconds_per_prompt": (time.perf_counter() - start) / n_prompts,
+                }
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--work_dir", default="runs/bench_selfplay")
+    parser.add_argument("--judge", default=None, help="existing GPM checkpoint (default: train one)")
+    parser.add_argument("--prompts", type=int, default=32)
+    parser.add_argument("--eval_prompts", type=int, default=80)
+    parser.add_argument("--k", type=int, default=4)
+    parser.add_argument("--max_new_tokens", type=int, default=128)
+    parser.add_argument("--eta", type=float, default=10.0)
+    parser.add_argument("--lr", type=float, default=2e-6)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if shared_data_dir() is None:
+        raise SystemExit("../shared/data not found: this benchmark needs the shared prompts and preferences")
+    from genpref.selfplay.run import run_selfplay
+
+    out = Path(args.work_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    judge = Path(args.judge) if args.judge else train_judge(out, args.seed)
+    judge_minutes = (time.perf_counter() - start) / 60
+    t0 = time.perf_counter()
+    gpo_rows = run_selfplay(selfplay_config("gpo", judge, out, args))
+    gpo_minutes = (time.perf_counter() - t0) / 60
+    # SPPO: same generations and judgments (their stage keys do not involve the algorithm)
+    sppo_dir = out / "sppo"
+    (sppo_dir / "iter-0").mkdir(parents=True, exist_ok=True)
+    for name in ("generations.jsonl", "generate.done.json", "judgments.jsonl", "judge.done.json"):
+        shutil.copy(out / "gpo" / "iter-0" / name, sppo_dir / "iter-0" / name)
+    for name in ("eval_policy0.jsonl", "eval_policy0.done.json"):
+        shutil.copy(out / "gpo" / name, sppo_dir / name)
+    t0 = time.perf_counter()
+    sppo_rows = run_selfplay(selfplay_config("sppo", judge, out, args))
+    sppo_minutes = (time.perf_counter() - t0) / 60
+    n_train = sum(1 for _ in (out / "gpo" / "iter-0" / "train_rows.jsonl").read_text().splitlines())
+    gpo, sppo = gpo_rows[0]["vs_policy0"], sppo_rows[0]["vs_policy0"]
+    results = {
+        "headline": {
+            "iteration_minutes": round(gpo_minutes, 2),
+            "reference_forwards": 0,
+            "gpo_winrate": gpo["winrate"],
+            "gpo_winrate_ci_low": gpo["ci_low"],
+            "sppo_winrate": sppo["winrate"],
+            "sppo_winrate_ci_low": sppo["ci_low"],
+        },
+        "reference_forwards_avoided": n_train,
+        "stage_seconds": {
+            "gpo": stage_seconds(out / "gpo" / "iter-0") | stage_seconds(out / "gpo"),
+            "sppo": stage_seconds(out / "sppo" / "iter-0"),
+        },
+        "judge_training_minutes": round(judge_minutes, 2),
+        "sppo_minutes_after_shared_stages": round(sppo_minutes, 2),
+        "winrates": {"gpo": gpo_rows[0], "sppo": sppo_rows[0]},
+        "judge_cost": judge_cost(judge, out),
+        "settings": vars(args),
+        "machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "load_average": os.getloadavg()},
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    Path(args.output).write_text(json.dumps(results, indent=2))
+    print(json.dumps(results["headline"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
