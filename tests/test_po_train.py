@@ -184,3 +184,11 @@ def test_sft_and_po_cli(tmp_path):
         == 0
     )
     assert (tmp_path / "po" / "final" / "config.json").exists()
+
+
+def test_gradient_accumulation_equals_the_large_batch(tmp_path):
+    big = po.train_policy_on(_cfg(tmp_path, "big", batch_size=8, max_steps=2), DATA)
+    acc = po.train_policy_on(_cfg(tmp_path, "acc", batch_size=4, grad_accum=2, max_steps=2), DATA)
+    assert _losses(big) == pytest.approx(_losses(acc), abs=1e-5)
+    a, b = load_file(big.final_dir / "model.safetensors"), load_file(acc.final_dir / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)

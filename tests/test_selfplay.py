@@ -130,16 +130,19 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
         _command(tmp_path / "a", judge), env=env, capture_output=True, text=True, timeout=900
     )
     assert straight.returncode == 0, straight.stderr[-2000:]
-    proc = subprocess.Popen(
-        _command(tmp_path / "b", judge), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    marker = tmp_path / "b" / "run" / "iter-1" / "generate.done.json"
-    deadline = time.time() + 600
-    while not marker.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (tmp_path / "b" / "run" / "results.jsonl").exists()
+    run = tmp_path / "b" / "run"
+    # first kill: while iteration 0 generates (π_0's eval responses are done); second: after iteration 1's
+    # generation, i.e. while it judges / trains
+    for marker in (run / "eval_policy0.done.json", run / "iter-1" / "generate.done.json"):
+        proc = subprocess.Popen(
+            _command(tmp_path / "b", judge), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.time() + 600
+        while not marker.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL and not (run / "results.jsonl").exists()
     resumed = subprocess.run(
         _command(tmp_path / "b", judge), env=env, capture_output=True, text=True, timeout=900
     )
