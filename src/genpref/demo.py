@@ -107,7 +107,7 @@ def run_rm_part(args: DemoArgs, out: Path) -> dict:
                 "checkpoint": str(result.final_dir),
             }
         )
-    print(f"\\n{'model':<12}{'accuracy':>10}{'P(chosen)':>11}{'log-loss':>10}{'ECE':>8}{'seconds':>9}")
+    print(f"\n{'model':<12}{'accuracy':>10}{'P(chosen)':>11}{'log-loss':>10}{'ECE':>8}{'seconds':>9}")
     for r in rows:
         print(
             f"{r['model']:<12}{r['accuracy']:>10.4f}{r['mean_prob_chosen']:>11.4f}{r['log_loss']:>10.4f}"
@@ -174,21 +174,21 @@ def run_demo(args: DemoArgs) -> dict:
     judge = out / "gpm" / "final"
     if "rm" in args.parts:
         start = time.perf_counter()
-        print("\\n== part 2: BT vs GPM reward models on real preferences ==")
+        print("\n== part 2: BT vs GPM reward models on real preferences ==")
         summary["rm"] = run_rm_part(args, out)
         timings["rm_minutes"] = (time.perf_counter() - start) / 60
     if "selfplay" in args.parts:
         if not (judge / "genpref.json").exists():
             raise ConfigError(
-                f"the self-play part needs the GPM judge from the rm part ({judge}).\\n"
+                f"the self-play part needs the GPM judge from the rm part ({judge}).\n"
                 "  fix: include 'rm' in --parts (it trains the judge)"
             )
         start = time.perf_counter()
-        print("\\n== part 3: one GPO self-play iteration of SmolLM2-135M judged by the GPM ==")
+        print("\n== part 3: one GPO self-play iteration of SmolLM2-135M judged by the GPM ==")
         summary["selfplay"] = run_selfplay_part(args, out, judge)
         timings["selfplay_minutes"] = (time.perf_counter() - start) / 60
     summary["timings"] = timings
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    print(f"\\ntimings (minutes): {json.dumps({k: round(v, 1) for k, v in timings.items()})}")
+    print(f"\ntimings (minutes): {json.dumps({k: round(v, 1) for k, v in timings.items()})}")
     print(f"everything is under {out}/ (summary.json; plots: cyclic/*.png, selfplay/selfplay.png)")
     return summary
