@@ -95,6 +95,7 @@ def test_live_reference_matches_precomputed(tmp_path):
 def test_lora_reference_is_the_base_model_and_packing_matches_padding(tmp_path):
     cfg = _cfg(tmp_path, "lora", finetune="lora", max_steps=3)
     cfg.engine.reference = "live"  # adapter disabled inside the step
+    cfg.engine.packing = True
     lora_live = po.train_policy_on(cfg, DATA)
     cfg = _cfg(tmp_path, "lora_pre", finetune="lora", max_steps=3)
     cfg.engine.packing = False

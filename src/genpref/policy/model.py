@@ -19,7 +19,10 @@ def load_policy(name_or_path: str, *, dtype: torch.dtype = torch.float32, trust_
     path = resolve_backbone(name_or_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True  # never unpickle weights
+            path,
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            use_safetensors=True,  # never unpickle weights
         )
         tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
     except OSError as exc:

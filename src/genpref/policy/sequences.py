@@ -61,6 +61,17 @@ def pad(seqs: Sequence[Encoded], pad_id: int) -> dict[str, Tensor | int | None]:
     }
 
 
+VARLEN_ATTENTION = ("flash_attention_2", "flash_attention_3")
+
+
+def resolve_packing(setting: bool | str, model) -> bool:
+    """``engine.packing``: True/False as given; "auto" packs only when attention has varlen kernels."""
+    if setting != "auto":
+        return bool(setting)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return getattr(base.config, "_attn_implementation", None) in VARLEN_ATTENTION
+
+
 def make_batch(seqs: Sequence[Encoded], *, packing: bool, pad_id: int, device=None) -> dict:
     batch = pack(seqs) if packing else pad(seqs, pad_id)
     return {k: v.to(device) if isinstance(v, Tensor) and device is not None else v for k, v in batch.items()}

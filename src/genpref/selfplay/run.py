@@ -29,6 +29,7 @@ from genpref.data.encode import Encoded
 from genpref.errors import ConfigError
 from genpref.eval.stats import length_controlled_winrate, mean_confidence_interval, wilson_interval
 from genpref.models.backbone import resolve_backbone
+from genpref.policy.sequences import resolve_packing
 from genpref.selfplay.config import SelfPlayConfig
 from genpref.selfplay.generate import Sample, TransformersGenerator
 from genpref.selfplay.prompts import load_prompts
@@ -168,7 +169,9 @@ def train_stage(
         lm, tokenizer = load_policy(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
         if cfg.train.finetune == "lora":
             lm = apply_lora(lm, cfg.train.lora)
-        recipe = SelfPlayRecipe(items, tokenizer, cfg.eta, cfg.length_normalized, cfg.engine.packing)
+        recipe = SelfPlayRecipe(
+            items, tokenizer, cfg.eta, cfg.length_normalized, resolve_packing(cfg.engine.packing, lm)
+        )
         model = PolicyLogps(lm, cfg.engine.logprob_chunk)
         plan = plan_steps(len(items), cfg.train, acc.num_processes)
         optimizer, scheduler = build_optimizer(model, cfg.optim, len(plan), head_names=())

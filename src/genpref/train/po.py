@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -31,7 +31,7 @@ from genpref.models.lora import apply_lora
 from genpref.policy.logprobs import completion_logps
 from genpref.policy.model import load_policy, save_policy
 from genpref.policy.reference import cached_reference_logps
-from genpref.policy.sequences import make_batch
+from genpref.policy.sequences import make_batch, resolve_packing
 from genpref.train.loop import StepResult, finish, run_loop, start_run
 from genpref.train.po_config import POTrainConfig
 from genpref.train.schedule import build_optimizer, plan_steps
@@ -344,6 +344,7 @@ def train_policy_on(
     acc, resume_from = start_run(cfg, cfg.train, output_dir, cfg.resume, overwrite)
     torch.manual_seed(cfg.train.seed)
     lm, tokenizer = load_policy(cfg.policy.model, trust_remote_code=cfg.policy.trust_remote_code)
+    cfg = replace(cfg, engine=replace(cfg.engine, packing=resolve_packing(cfg.engine.packing, lm)))
     tokenize = tokenize_pairs if kind.paired else tokenize_completions
     items, eval_items = (
         tokenize(tokenizer, examples, cfg),

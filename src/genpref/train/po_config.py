@@ -73,8 +73,10 @@ class LossConfig:
 class EngineConfig:
     """How log-probs are computed."""
 
-    packing: bool = True
-    """Padding-free packing: sequences concatenated, positions restart per sequence."""
+    packing: bool | Literal["auto"] = "auto"
+    """Padding-free packing (sequences concatenated, positions restart per sequence). auto: on with
+    flash-attention (varlen kernels, cost linear in tokens), off otherwise — with CPU/sdpa attention a
+    packed row costs attention quadratic in the whole row, more than the padding it saves."""
     logprob_chunk: int = 1024
     """Tokens per LM-head chunk (memory O(chunk x vocab))."""
     reference: Literal["precompute", "live"] = "precompute"

@@ -16,7 +16,7 @@ from genpref.errors import ConfigError
 from genpref.losses.policy import nll_loss
 from genpref.models.lora import apply_lora
 from genpref.policy.model import load_policy, save_policy
-from genpref.policy.sequences import make_batch
+from genpref.policy.sequences import make_batch, resolve_packing
 from genpref.train.loop import StepResult, finish, run_loop, start_run
 from genpref.train.po import PolicyLogps, POTrainResult
 from genpref.train.po_config import SFTConfig
@@ -98,7 +98,7 @@ def train_sft(cfg: SFTConfig) -> POTrainResult:
         )
         return kept
 
-    recipe = SFTRecipe(encode(train), encode(evals), tokenizer, cfg.engine.packing)
+    recipe = SFTRecipe(encode(train), encode(evals), tokenizer, resolve_packing(cfg.engine.packing, lm))
     if cfg.train.finetune == "lora":
         lm = apply_lora(lm, cfg.train.lora)
     elif cfg.train.finetune == "frozen":
