@@ -151,7 +151,6 @@ def train_stage(
     from genpref.policy.model import load_policy
     from genpref.train.loop import run_loop, start_run
     from genpref.train.po import PolicyLogps
-    from genpref.train.schedule import build_optimizer, plan_steps
 
     config = {
         "optim": asdict(cfg.optim),
@@ -173,15 +172,11 @@ def train_stage(
             items, tokenizer, cfg.eta, cfg.length_normalized, resolve_packing(cfg.engine.packing, lm)
         )
         model = PolicyLogps(lm, cfg.engine.logprob_chunk)
-        plan = plan_steps(len(items), cfg.train, acc.num_processes)
-        optimizer, scheduler = build_optimizer(model, cfg.optim, len(plan), head_names=())
-        run_loop(
+        result = run_loop(
             acc,
             model,
-            optimizer,
-            scheduler,
-            plan,
             recipe,
+            len(items),
             cfg.train,
             cfg.optim,
             out,
@@ -189,7 +184,7 @@ def train_stage(
             desc=f"train {cfg.algorithm}",
         )
         if acc.is_main_process:
-            stage.finish(steps=len(plan))
+            stage.finish(steps=result.steps)
         acc.wait_for_everyone()
     return str(final), stage.key
 

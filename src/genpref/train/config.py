@@ -70,3 +70,28 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "grad_accum"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class DataConfig:
+    """Training and evaluation data (shared by every training command)."""
+
+    train: str | None = None
+    """Training data: a JSONL/JSON/Parquet/CSV file or a hub dataset name (pairs; SFT/KTO also take
+    prompt/completion rows)."""
+    eval: str | None = None
+    """Evaluation data (same formats); default: hold out eval_fraction of train."""
+    split: str = "train"
+    """Split name for hub datasets (train)."""
+    eval_split: str = "test"
+    """Split name for hub datasets (eval)."""
+    eval_fraction: float = 0.0
+    """Fraction of train held out for evaluation when eval is not given."""
+    on_error: Literal["raise", "skip"] = "raise"
+    """Bad rows: raise (stop with file, line, field) or skip (written to the rejects file)."""
+    rejects: str | None = None
+    """Rejects file for on_error=skip (default OUTPUT_DIR/rejects.jsonl)."""
+    limit: int | None = None
+    """Use at most this many training rows (after validation)."""
+    eval_limit: int | None = None
+    """Use at most this many evaluation rows."""

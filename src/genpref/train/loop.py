@@ -39,7 +39,7 @@ from genpref.train.checkpoint import (
 )
 from genpref.train.config import OptimConfig, TrainConfig
 from genpref.train.metrics import MetricsLog
-from genpref.train.schedule import shard
+from genpref.train.schedule import build_optimizer, plan_steps, shard
 
 log = logging.getLogger("genpref")
 
@@ -157,17 +157,25 @@ def save_checkpoint(acc, recipe: Recipe, model, output_dir: Path, step: int, kee
 def run_loop(
     acc,
     model,
-    optimizer,
-    scheduler,
-    plan: list[list[list[int]]],
     recipe: Recipe,
+    n_examples: int,
     train: TrainConfig,
     optim: OptimConfig,
     output_dir: Path,
     resume_from: Path | None,
     desc: str,
+    head_names: tuple[str, ...] = (),
 ) -> LoopResult:
-    """Run every planned optimizer step from the resume point, then save ``output_dir/final``."""
+    """Plan every optimizer step over ``n_examples``, run them from the resume point, save ``output_dir/final``.
+
+    ``head_names``: top-level modules trained with ``optim.head_lr`` (new heads of a preference model).
+    """
+    plan = plan_steps(n_examples, train, acc.num_processes)
+    if not plan:
+        raise ConfigError(
+            f"no training steps: {n_examples} rows for batch {train.batch_size} x {acc.num_processes} processes"
+        )
+    optimizer, scheduler = build_optimizer(model, optim, len(plan), head_names)
     model, optimizer = acc.prepare(model, optimizer)
     acc.register_for_checkpointing(scheduler)  # stepped here, once per optimizer step
     start = 0

@@ -34,7 +34,6 @@ from genpref.policy.reference import cached_reference_logps
 from genpref.policy.sequences import make_batch, resolve_packing
 from genpref.train.loop import StepResult, finish, run_loop, start_run
 from genpref.train.po_config import POTrainConfig
-from genpref.train.schedule import build_optimizer, plan_steps
 
 log = logging.getLogger("genpref")
 
@@ -367,24 +366,8 @@ def train_policy_on(
         live = _live_reference(lm, cfg)
     recipe = PreferenceOptimizationRecipe(cfg, items, eval_items, tokenizer, live)
     model = PolicyLogps(lm, cfg.engine.logprob_chunk)
-    plan = plan_steps(len(items), cfg.train, acc.num_processes)
-    if not plan:
-        raise ConfigError(
-            f"no training steps: {len(items)} rows for batch {cfg.train.batch_size} x {acc.num_processes}"
-        )
-    optimizer, scheduler = build_optimizer(model, cfg.optim, len(plan), head_names=())
     result = run_loop(
-        acc,
-        model,
-        optimizer,
-        scheduler,
-        plan,
-        recipe,
-        cfg.train,
-        cfg.optim,
-        output_dir,
-        resume_from,
-        desc=f"po {kind.value}",
+        acc, model, recipe, len(items), cfg.train, cfg.optim, output_dir, resume_from, desc=f"po {kind.value}"
     )
     eval_metrics = recipe.evaluate(acc.unwrap_model(model), acc)
     finish(acc, result, output_dir, eval_metrics, eval_metrics)

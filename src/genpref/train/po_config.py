@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from genpref.train.config import OptimConfig, TrainConfig
+from genpref.train.config import DataConfig, OptimConfig, TrainConfig
 
 
 @dataclass
@@ -20,30 +20,6 @@ class PolicyConfig:
     """Over-long rows: truncate (prompt from the left, then the completion) or drop (both reported)."""
     trust_remote_code: bool = False
     """Allow custom modelling code from the model's repository."""
-
-
-@dataclass
-class PODataConfig:
-    """Training and evaluation data (pairs; KTO also takes prompt/completion/label rows)."""
-
-    train: str | None = None
-    """Training file (JSONL/JSON/Parquet/CSV) or hub dataset name."""
-    eval: str | None = None
-    """Evaluation data; default: hold out eval_fraction of train."""
-    split: str = "train"
-    """Split name for hub datasets (train)."""
-    eval_split: str = "test"
-    """Split name for hub datasets (eval)."""
-    eval_fraction: float = 0.0
-    """Fraction of train held out for evaluation when eval is not given."""
-    on_error: Literal["raise", "skip"] = "raise"
-    """Bad rows: raise (file, line, field) or skip into the rejects file."""
-    rejects: str | None = None
-    """Rejects file for on_error=skip (default OUTPUT_DIR/rejects.jsonl)."""
-    limit: int | None = None
-    """Use at most this many training rows."""
-    eval_limit: int | None = None
-    """Use at most this many evaluation rows."""
 
 
 @dataclass
@@ -95,7 +71,7 @@ class POTrainConfig:
 
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     """The policy."""
-    data: PODataConfig = field(default_factory=PODataConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     """Data."""
     loss: LossConfig = field(default_factory=LossConfig)
     """Loss."""
@@ -119,7 +95,7 @@ class SFTConfig:
 
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     """The policy."""
-    data: PODataConfig = field(default_factory=PODataConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     """prompt/completion rows, messages rows, or preference pairs (trained on chosen)."""
     engine: EngineConfig = field(default_factory=EngineConfig)
     """Log-prob engine (reference settings unused)."""

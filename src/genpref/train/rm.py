@@ -27,7 +27,6 @@ from genpref.models.lora import apply_lora
 from genpref.models.preference_model import PairFeatures, PreferenceModel
 from genpref.train.loop import StepResult, finish, run_loop, start_run
 from genpref.train.rm_config import RMTrainConfig
-from genpref.train.schedule import build_optimizer, plan_steps
 
 log = logging.getLogger("genpref")
 
@@ -174,24 +173,17 @@ def train_preference_model_on(
         featurize_all(model, train_examples, "train", progress),
         featurize_all(model, eval_examples or [], "eval", progress) if eval_examples else [],
     )
-    plan = plan_steps(len(recipe.features), cfg.train, acc.num_processes)
-    if not plan:
-        raise ConfigError(
-            f"no training steps: {len(recipe.features)} rows for batch {cfg.train.batch_size} x {acc.num_processes} processes"
-        )
-    optimizer, scheduler = build_optimizer(model, cfg.optim, len(plan))
     result = run_loop(
         acc,
         model,
-        optimizer,
-        scheduler,
-        plan,
         recipe,
+        len(recipe.features),
         cfg.train,
         cfg.optim,
         output_dir,
         resume_from,
         desc=f"train {cfg.model.type}",
+        head_names=("head", "prompt_head"),
     )
     eval_metrics = recipe.full_evaluation(acc.unwrap_model(model), acc)
     finish(acc, result, output_dir, eval_metrics, _flat_overall(eval_metrics))

@@ -6,31 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from genpref.models.config import PreferenceModelConfig
-from genpref.train.config import OptimConfig, TrainConfig
-
-
-@dataclass
-class RMDataConfig:
-    """Training and evaluation data."""
-
-    train: str | None = None
-    """Training comparisons: a JSONL/JSON/Parquet/CSV file or a hub dataset name."""
-    eval: str | None = None
-    """Evaluation comparisons (same formats); default: hold out eval_fraction of train."""
-    split: str = "train"
-    """Split name for hub datasets (train)."""
-    eval_split: str = "test"
-    """Split name for hub datasets (eval)."""
-    eval_fraction: float = 0.0
-    """Fraction of train held out for evaluation when eval is not given."""
-    on_error: Literal["raise", "skip"] = "raise"
-    """Bad rows: raise (stop with file, line, field) or skip (written to the rejects file)."""
-    rejects: str | None = None
-    """Rejects file for on_error=skip (default OUTPUT_DIR/rejects.jsonl)."""
-    limit: int | None = None
-    """Use at most this many training rows (after validation)."""
-    eval_limit: int | None = None
-    """Use at most this many evaluation rows."""
+from genpref.train.config import DataConfig, OptimConfig, TrainConfig
 
 
 @dataclass
@@ -39,7 +15,7 @@ class RMTrainConfig:
 
     model: PreferenceModelConfig = field(default_factory=PreferenceModelConfig)
     """The preference model."""
-    data: RMDataConfig = field(default_factory=RMDataConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     """Data."""
     optim: OptimConfig = field(default_factory=OptimConfig)
     """Optimizer and schedule."""

@@ -20,7 +20,6 @@ from genpref.policy.sequences import make_batch, resolve_packing
 from genpref.train.loop import StepResult, finish, run_loop, start_run
 from genpref.train.po import PolicyLogps, POTrainResult
 from genpref.train.po_config import SFTConfig
-from genpref.train.schedule import build_optimizer, plan_steps
 
 log = logging.getLogger("genpref")
 
@@ -106,22 +105,8 @@ def train_sft(cfg: SFTConfig) -> POTrainResult:
     if cfg.train.gradient_checkpointing:
         lm.gradient_checkpointing_enable()
     model = PolicyLogps(lm, cfg.engine.logprob_chunk)
-    plan = plan_steps(len(recipe.seqs), cfg.train, acc.num_processes)
-    if not plan:
-        raise ConfigError(f"no training steps: {len(recipe.seqs)} rows for batch {cfg.train.batch_size}")
-    optimizer, scheduler = build_optimizer(model, cfg.optim, len(plan), head_names=())
     result = run_loop(
-        acc,
-        model,
-        optimizer,
-        scheduler,
-        plan,
-        recipe,
-        cfg.train,
-        cfg.optim,
-        output_dir,
-        resume_from,
-        desc="sft",
+        acc, model, recipe, len(recipe.seqs), cfg.train, cfg.optim, output_dir, resume_from, desc="sft"
     )
     eval_metrics = recipe.evaluate(acc.unwrap_model(model), acc)
     finish(acc, result, output_dir, eval_metrics, eval_metrics)
