@@ -40,7 +40,7 @@ class CyclicBenchArgs:
     """Results JSON (with a top-level "headline"); plots and runs go next to it."""
     data: str = "synthetic"
     """synthetic (genpref's own aspect-rated text) or an aspect-rated file in UltraFeedback's schema."""
-    n_prompts: int = 96
+    n_prompts: int = 64
     """Synthetic prompts (each yields one cycle per dataset)."""
     cycle_length: Literal[3, 4] = 3
     """Synthetic cycle length."""
@@ -52,18 +52,20 @@ class CyclicBenchArgs:
     """Backbone for every model."""
     finetune: Literal["full", "lora"] = "full"
     """Full fine-tuning or LoRA adapters."""
-    epochs: int = 3
+    epochs: int = 2
     """Training epochs per model."""
     batch_size: int = 16
     """Comparisons per batch."""
-    lr: float = 5e-5
+    lr: float = 1e-4
     """Backbone learning rate (LoRA: multiplied by 10)."""
-    head_lr: float = 2e-3
+    head_lr: float = 3e-3
     """Head learning rate."""
     max_length: int = 64
     """Tokens per (prompt, response); PairPM gets twice this for (prompt, a, b)."""
     seed: int = 0
     """Seed for data, split and training."""
+    datasets: list[str] | None = None
+    """Run only these datasets (e.g. [no_honesty]); default: all four."""
     plots: bool = True
     """Write the embedding and accuracy plots (PNG)."""
 
@@ -124,6 +126,8 @@ def run_cyclic_bench(args: CyclicBenchArgs) -> dict:
     )
     rows, ceilings, splits = [], {}, {}
     for name, examples in datasets.items():
+        if args.datasets and name not in args.datasets:
+            continue
         train, evals = split_by_cycle(examples, args.eval_fraction, seed=args.seed)
         splits[name] = evals
         report = analyze_comparisons(comparisons_from_examples(evals))
