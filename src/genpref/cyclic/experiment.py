@@ -50,6 +50,8 @@ class CyclicBenchArgs:
     """Models: bt, pairpm, gpm-kN (N blocks), gpm-kN-gate (with prompt gate)."""
     backbone: str = "minilm"
     """Backbone for every model."""
+    pooling: Literal["auto", "mean", "cls", "response_mean"] = "response_mean"
+    """Pooling of BT/GPM embeddings: response_mean keeps the shared prompt tokens out of the average."""
     finetune: Literal["full", "lora"] = "full"
     """Full fine-tuning or LoRA adapters."""
     epochs: int = 2
@@ -73,11 +75,11 @@ class CyclicBenchArgs:
 def model_config(spec: str, args: CyclicBenchArgs):
     from genpref.models.config import PreferenceModelConfig
 
-    common = dict(backbone=args.backbone, max_length=args.max_length)
+    common = dict(backbone=args.backbone, max_length=args.max_length, pooling=args.pooling)
     if spec == "bt":
         return PreferenceModelConfig(type="bt", **common)
     if spec == "pairpm":
-        return PreferenceModelConfig(type="pairpm", backbone=args.backbone, max_length=2 * args.max_length)
+        return PreferenceModelConfig(type="pairpm", backbone=args.backbone, max_length=2 * args.max_length)  # reads (x, a, b)
     match = re.fullmatch(r"gpm-k(\d+)(-gate)?", spec)
     if match is None:
         raise ConfigError(

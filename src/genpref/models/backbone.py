@@ -183,14 +183,17 @@ def gather_positions(hidden: Tensor, index: Tensor) -> Tensor:
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]
 
 
-def pool(hidden: Tensor, attention_mask: Tensor, rule: str) -> Tensor:
+def pool(hidden: Tensor, attention_mask: Tensor, rule: str, prompt_index: Tensor | None = None) -> Tensor:
     """Pool token states into one vector per sequence.
 
     Args:
         hidden: (B, T, H) last hidden states.
         attention_mask: (B, T).
         rule: ``last`` (last real token; decoders), ``cls`` (first token; BERT-style) or
-            ``mean`` (mean over real tokens; sentence-transformers style).
+            ``mean`` (mean over real tokens; sentence-transformers style) or ``response_mean`` (mean over
+            the response tokens only: the prompt still shapes them through attention, but identical prompt
+            tokens no longer dominate the average of every response to it).
+        prompt_index: (B,) position of each row's last prompt token (needed by ``response_mean``).
     Returns:
         (B, H).
     """
@@ -201,7 +204,11 @@ def pool(hidden: Tensor, attention_mask: Tensor, rule: str) -> Tensor:
             (attention_mask.long().cumsum(-1) == 1).long().argmax(-1)
         )  # first real token, any padding side
         return gather_positions(hidden, first)
-    if rule == "mean":
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+    if rule in ("mean", "response_mean"):
+        keep = attention_mask.bool()
+        if rule == "response_mean":
+            positions = torch.arange(hidden.shape[1], device=hidden.device)
+            keep = keep & (positions[None, :] > prompt_index[:, None])  # (B, T)
+        mask = keep.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
         return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
-    raise ConfigError(f"model.pooling must be last, cls or mean, got '{rule}'")
+    raise ConfigError(f"model.pooling must be last, cls, mean or response_mean, got '{rule}'")

@@ -20,8 +20,9 @@ class PreferenceModelConfig:
     """Built-in name (minilm, smollm2-135m), local folder or hub id of a transformers model."""
     architecture: Literal["auto", "encoder", "decoder"] = "auto"
     """Backbone kind; auto reads it from the model config."""
-    pooling: Literal["auto", "last", "cls", "mean"] = "auto"
-    """Sequence pooling: auto = last real token for decoders, mean for encoders."""
+    pooling: Literal["auto", "last", "cls", "mean", "response_mean"] = "auto"
+    """Sequence pooling: auto = last real token for decoders, mean for encoders; response_mean averages the
+    response tokens only (encoders)."""
     k: int = 1
     """GPM: number of 2x2 skew-symmetric blocks (embedding dimension 2k)."""
     prompt_gate: bool = False

@@ -75,6 +75,9 @@ class PreferenceModel(nn.Module):
         self.tokenizer = backbone.tokenizer
         self.is_encoder = backbone.is_encoder
         self.pooling = pooling
+        self._prompt_pooling = (
+            "mean" if pooling == "response_mean" else pooling
+        )  # prompt-only rows have no response
         for name, param in self.backbone.named_parameters():
             if name.startswith("pooler."):  # BERT's pooler output is never used; DDP needs no unused grads
                 param.requires_grad_(False)
@@ -263,7 +266,7 @@ class PreferenceModel(nn.Module):
         """
         batch = self._batch(encoded)
         hidden = self._hidden(batch)  # (N, T, H)
-        embedding = self._head(pool(hidden, batch["attention_mask"], self.pooling))
+        embedding = self._head(pool(hidden, batch["attention_mask"], self.pooling, batch["prompt_index"]))
         if self.prompt_head is None:
             return embedding, None
         if groups is None:
@@ -273,7 +276,9 @@ class PreferenceModel(nn.Module):
             # one prompt-only forward per group (its first sequence), broadcast to the group
             first = [int((groups == g).nonzero()[0]) for g in range(int(groups.max()) + 1)]
             p_batch = self._batch(prompt_only([encoded[i] for i in first]))
-            prompt_state = pool(self._hidden(p_batch), p_batch["attention_mask"], self.pooling)[groups]
+            prompt_state = pool(self._hidden(p_batch), p_batch["attention_mask"], self._prompt_pooling)[
+                groups
+            ]
         else:
             prompt_state = _group_mean(gather_positions(hidden, batch["prompt_index"]), groups)  # (N, H)
         eigenvalues = S.prompt_gate(self.prompt_head(prompt_state.to(self.prompt_head.weight.dtype)))
@@ -328,7 +333,7 @@ class PreferenceModel(nn.Module):
         n = label.shape[0]
         batch = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
         hidden = self._hidden(batch)  # (2B, T, H)
-        embedding = self._head(pool(hidden, attention_mask, self.pooling))  # (2B, d)
+        embedding = self._head(pool(hidden, attention_mask, self.pooling, prompt_index))  # (2B, d)
         if self.config.type == "pairpm":
             logit = embedding.squeeze(-1).float()
             return {
@@ -344,7 +349,9 @@ class PreferenceModel(nn.Module):
                     "attention_mask": prompt_attention_mask,
                     "position_ids": prompt_position_ids,
                 }
-                prompt_state = pool(self._hidden(p_batch), prompt_attention_mask, self.pooling)  # (B, H)
+                prompt_state = pool(
+                    self._hidden(p_batch), prompt_attention_mask, self._prompt_pooling
+                )  # (B, H)
             else:
                 states = gather_positions(hidden, prompt_index)  # (2B, H); equal halves by causality
                 prompt_state = 0.5 * (states[:n] + states[n:])
@@ -409,7 +416,10 @@ class PreferenceModel(nn.Module):
                 batch = self._batch(enc)
                 hidden = self._hidden(batch)
                 logits.append(
-                    self._head(pool(hidden, batch["attention_mask"], self.pooling)).squeeze(-1).float().cpu()
+                    self._head(pool(hidden, batch["attention_mask"], self.pooling, batch["prompt_index"]))
+                    .squeeze(-1)
+                    .float()
+                    .cpu()
                 )
             return torch.cat(logits)
         n = len(prompts)
