@@ -7,6 +7,8 @@ and its parent process (which only spawns workers) stays small.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -66,6 +68,22 @@ def git_commit(repo: Path = REPO_ROOT) -> str | None:
     return None
 
 
+def genpref_source() -> dict[str, str | None]:
+    """Where genpref is imported from and a SHA-256 over its ``.py`` files (path + content, sorted).
+
+    The commit alone does not pin the code in a working tree that is being edited; the fingerprint
+    does. Found with ``importlib.util.find_spec``, so nothing is imported.
+    """
+    spec = importlib.util.find_spec("genpref")
+    if spec is None or spec.origin is None:
+        return {"path": None, "sha256": None}
+    root = Path(spec.origin).parent
+    digest = hashlib.sha256()
+    for file in sorted(root.rglob("*.py")):
+        digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes() + b"\0")
+    return {"path": str(root), "sha256": digest.hexdigest()}
+
+
 def machine_info() -> dict[str, Any]:
     """CPU, core count, memory, Python/torch/transformers versions, date and commit."""
     import torch
@@ -87,6 +105,7 @@ def machine_info() -> dict[str, Any]:
         "cuda_available": torch.cuda.is_available(),
         "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
+        "genpref_source": genpref_source(),
     }
 
 

@@ -31,14 +31,23 @@ import logging
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import format_table, machine_info, offline_hub, peak_rss_mib, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    format_table,
+    genpref_source,
+    machine_info,
+    offline_hub,
+    peak_rss_mib,
+    write_json,
+)
 
 SETTINGS: dict[str, dict] = {"bt": dict(type="bt")}
 for _k in range(1, 5):
@@ -58,12 +67,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--epochs", type=int, default=1, help="Training epochs per setting.")
     p.add_argument("--max_train", type=int, default=None, help="Use at most this many training pairs.")
+    p.add_argument(
+        "--max_eval", type=int, default=None, help="Use at most this many eval200 rows (quick runs)."
+    )
     p.add_argument("--hh_eval", type=int, default=500, help="Evaluate on the last N valid HH-RLHF rows.")
     p.add_argument("--max_length", type=int, default=256, help="Tokens per (prompt, response) sequence.")
     p.add_argument("--batch_size", type=int, default=8, help="Training pairs per optimizer step.")
     p.add_argument("--lr", type=float, default=5e-5, help="Backbone learning rate.")
     p.add_argument("--head_lr", type=float, default=1e-3, help="Head learning rate.")
     p.add_argument("--seed", type=int, default=0, help="One seed for every setting.")
+    p.add_argument("--jobs", type=int, default=1, help="Settings trained at the same time (subprocesses).")
     p.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: torch's).")
     p.add_argument(
         "--reload_check", type=int, default=32, help="eval200 rows re-scored by the reloaded model."
@@ -71,6 +84,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backbone", default="minilm", help="Backbone (built-in name or folder).")
     p.add_argument("--work_dir", default=None, help="Where runs go (default: a temporary folder).")
     p.add_argument("--keep_runs", action="store_true", help="Keep each setting's checkpoint folder.")
+    p.add_argument(
+        "--live_source",
+        action="store_true",
+        help="Workers import genpref from the working tree instead of a snapshot taken at start.",
+    )
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: run one setting
     p.add_argument("--worker_output", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -96,7 +114,7 @@ def load_data(args: argparse.Namespace, work_dir: Path) -> dict:
     hh = hh_all[-args.hh_eval :]
     return {
         "train": train,
-        "eval200": list(reports["eval200"].examples),
+        "eval200": list(reports["eval200"].examples)[: args.max_eval],
         "hh": hh,
         "summary": {
             name: {
@@ -135,6 +153,7 @@ def run_worker(args: argparse.Namespace) -> None:
     name = args.worker
     run_dir = Path(args.work_dir) / name
     start = time.perf_counter()
+    load_at_start = os.getloadavg()[0]
     data = load_data(args, Path(args.work_dir))
     cfg = RMTrainConfig(
         model=PreferenceModelConfig(backbone=args.backbone, max_length=args.max_length, **SETTINGS[name]),
@@ -190,12 +209,23 @@ def run_worker(args: argparse.Namespace) -> None:
         "hh_and_reload_eval_seconds": eval_seconds,
         "torch_threads": torch.get_num_threads(),
         "worker_seconds": time.perf_counter() - start,
+        "cpu_seconds": _cpu_seconds(),
+        "loadavg_1min_start_end": [load_at_start, os.getloadavg()[0]],
         "peak_rss_mib": peak_rss_mib(),
+        "genpref_source": genpref_source(),
         "data": data["summary"],
     }
     Path(args.worker_output).write_text(json.dumps(out))
     if not args.keep_runs:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process so far (all threads): robust to a busy machine."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # ---------------------------------------------------------------------------------------- parent
@@ -216,6 +246,24 @@ def mcnemar_exact(prob_a: list[float], prob_b: list[float]) -> dict:
     return {"only_first_correct": a_only, "only_second_correct": b_only, "p_value": min(1.0, 2 * tail)}
 
 
+def snapshot_library(work_dir: Path) -> Path:
+    """Copy the genpref package into ``work_dir`` so every worker runs the same code.
+
+    The working tree may be edited while the benchmark runs (an hour or more); without a snapshot
+    the settings could be trained by different versions of the library. Returns the folder to put
+    first on the workers' PYTHONPATH.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("genpref")
+    if spec is None or spec.origin is None:
+        raise SystemExit("genpref is not importable; install it with pip install -e .")
+    dest = work_dir / "genpref_snapshot"
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(Path(spec.origin).parent, dest / "genpref", ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
 def run_parent(args: argparse.Namespace, argv: list[str] | None) -> dict:
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
     unknown = [s for s in settings if s not in SETTINGS]
@@ -223,6 +271,10 @@ def run_parent(args: argparse.Namespace, argv: list[str] | None) -> dict:
         raise SystemExit(f"unknown settings {unknown}; choose from {list(SETTINGS)}")
     work_dir = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="genpref_rm_acc_"))
     work_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if not args.live_source:
+        snapshot = snapshot_library(work_dir)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(snapshot), env.get("PYTHONPATH")]))
     passthrough = [
         f"--epochs={args.epochs}",
         f"--hh_eval={args.hh_eval}",
@@ -236,6 +288,7 @@ def run_parent(args: argparse.Namespace, argv: list[str] | None) -> dict:
         *([f"--threads={args.threads}"] if args.threads is not None else []),
         f"--work_dir={work_dir}",
         *([f"--max_train={args.max_train}"] if args.max_train is not None else []),
+        *([f"--max_eval={args.max_eval}"] if args.max_eval is not None else []),
         *(["--keep_runs"] if args.keep_runs else []),
     ]
     command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
@@ -248,6 +301,7 @@ def run_parent(args: argparse.Namespace, argv: list[str] | None) -> dict:
             "finetune": "full",
             "epochs": args.epochs,
             "max_train": args.max_train,
+            "max_eval": args.max_eval,
             "max_length": args.max_length,
             "batch_size": args.batch_size,
             "lr": args.lr,
@@ -256,6 +310,8 @@ def run_parent(args: argparse.Namespace, argv: list[str] | None) -> dict:
             "scheduler": "cosine",
             "seed": args.seed,
             "torch_threads_per_worker": args.threads,
+            "concurrent_jobs": args.jobs,
+            "library": "working tree (live)" if args.live_source else "snapshot of genpref taken at start",
             "settings": {s: SETTINGS[s] for s in settings},
             "train_data": TRAIN_FILE,
             "eval_in_distribution": EVAL_FILE,
@@ -265,40 +321,54 @@ def run_parent(args: argparse.Namespace, argv: list[str] | None) -> dict:
         "rows": [],
         "failed": {},
     }
-    bench_start = time.perf_counter()
-    for name in settings:
+
+    running: dict[str, subprocess.Popen] = {}
+    stopping: list[int] = []
+
+    def stop_workers(signum, frame) -> None:  # SIGTERM: stop the workers too, and start no more
+        stopping.append(signum)
+        for proc in list(running.values()):
+            proc.terminate()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop_workers)
+
+    def run_one(name: str) -> tuple[str, int, float]:
+        if stopping:
+            return name, -stopping[0], 0.0
         out_file = work_dir / f"{name}.json"
-        print(f"=== {name}: training ({time.strftime('%H:%M:%S')})", file=sys.stderr, flush=True)
+        print(f"=== {name}: started {time.strftime('%H:%M:%S')}", file=sys.stderr, flush=True)
         start = time.perf_counter()
-        proc = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--output",
-                os.devnull,
-                f"--worker={name}",
-                f"--worker_output={out_file}",
-            ]
-            + passthrough
-        )
-        seconds = time.perf_counter() - start
-        if proc.returncode != 0 or not out_file.exists():
-            result["failed"][name] = f"worker exited with status {proc.returncode}"
-            continue
-        row = json.loads(out_file.read_text())
-        row["wall_seconds"] = seconds
-        result.setdefault("data", row.pop("data"))
-        result["rows"].append(row)
-        e, h = row["eval200"], row["hh"]
-        print(
-            f"=== {name}: eval200 {e['accuracy']:.4f}  hh {h['accuracy']:.4f}  {seconds:.0f} s  "
-            f"{row['peak_rss_mib']:.0f} MiB",
-            file=sys.stderr,
-            flush=True,
-        )
-        summarise(result)
-        result["benchmark_seconds"] = time.perf_counter() - bench_start
-        write_json(args.output, result)  # partial results survive an interruption
+        command = [sys.executable, __file__, "--output", os.devnull, f"--worker={name}"]
+        running[name] = subprocess.Popen([*command, f"--worker_output={out_file}", *passthrough], env=env)
+        status = running[name].wait()
+        running.pop(name)
+        return name, status, time.perf_counter() - start
+
+    bench_start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for future in as_completed([pool.submit(run_one, name) for name in settings]):
+            name, status, seconds = future.result()
+            out_file = work_dir / f"{name}.json"
+            if status != 0 or not out_file.exists():
+                result["failed"][name] = f"worker exited with status {status}"
+                continue
+            row = json.loads(out_file.read_text())
+            row["wall_seconds"] = seconds
+            result.setdefault("data", row.pop("data"))
+            row.pop("data", None)
+            result["rows"].append(row)
+            result["rows"].sort(key=lambda r: settings.index(r["setting"]))
+            e, h = row["eval200"], row["hh"]
+            print(
+                f"=== {name}: eval200 {e['accuracy']:.4f}  hh {h['accuracy']:.4f}  {seconds:.0f} s wall, "
+                f"{row['cpu_seconds']:.0f} s CPU, {row['peak_rss_mib']:.0f} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
+            summarise(result)
+            result["benchmark_seconds"] = time.perf_counter() - bench_start
+            write_json(args.output, result)  # partial results survive an interruption
     result["benchmark_seconds"] = time.perf_counter() - bench_start
     summarise(result)
     write_json(args.output, result)
@@ -314,6 +384,8 @@ def summarise(result: dict) -> None:
     for row in result["rows"]:
         row["eval200_accuracy_ci95"] = wilson(row["eval200"]["accuracy"], row["eval200"]["n"])
         row["hh_accuracy_ci95"] = wilson(row["hh"]["accuracy"], row["hh"]["n"])
+    sources = {r["genpref_source"]["sha256"] for r in result["rows"]}
+    result["all_settings_same_genpref_source"] = len(sources) <= 1
     rows = {r["setting"]: r for r in result["rows"]}
     gpms = [r for r in result["rows"] if r["setting"].startswith("gpm")]
     best = max(gpms, key=lambda r: r["eval200"]["accuracy"], default=None)  # first of equals wins
@@ -348,6 +420,7 @@ def print_table(result: dict) -> None:
             "hh": r["hh"]["accuracy"],
             "hh_ll": r["hh"]["log_loss"],
             "seconds": r["wall_seconds"],
+            "cpu": r["cpu_seconds"],
             "rss": r["peak_rss_mib"],
         }
         for r in result["rows"]
@@ -362,6 +435,7 @@ def print_table(result: dict) -> None:
                 ("hh", "HH acc (OOD)", ".4f"),
                 ("hh_ll", "log-loss", ".3f"),
                 ("seconds", "wall s", ".0f"),
+                ("cpu", "CPU s", ".0f"),
                 ("rss", "peak RSS MiB", ".0f"),
             ],
         )
