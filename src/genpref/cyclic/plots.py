@@ -39,7 +39,7 @@ def plot_embeddings(checkpoint: Path, examples, path: Path, n_cycles: int = 4) -
             ax.plot(*pos[t], "o", color=f"C{i}")
             ax.text(pos[t][0] * 1.12, pos[t][1] * 1.12, chr(65 + i), ha="center", va="center")
         ax.set_xlim(-1.4, 1.4), ax.set_ylim(-1.4, 1.4), ax.set_aspect("equal")
-        ax.set_title(cycle[0].origin.split("#")[-1].split(":")[0], fontsize=9)
+        ax.set_title(cycle[0].origin.split(":edge")[0][-28:], fontsize=8)  # source row and cycle id
         ax.set_xticks([]), ax.set_yticks([])
     fig.suptitle("GPM (k=1) embeddings of held-out cycles; arrows: winner → loser", fontsize=10)
     fig.tight_layout()
