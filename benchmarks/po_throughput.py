@@ -14,10 +14,12 @@ at max length 512, on the CPU. Rows whose prompt alone has ≥ 512 tokens are sk
   (TRL's defaults are both True), ``report_to="none"``, ``save_strategy="no"``, logging off,
   ``dataloader_num_workers=0``, ``use_cpu=True``. The data is passed in genpref's first-epoch order
   with ``train_sampling_strategy="sequential"``, so both sides see the same pairs in every batch.
-* ``genpref_fp32_cold``: ``train_policy_on`` with ``loss=dpo``, packing, the reference precomputed
-  into a fresh empty cache folder: the reference pass is inside the timed call.
+* ``genpref_fp32_cold``: ``train_policy_on`` with ``loss=dpo``, ``engine.packing=auto`` (padded
+  batches here: packing pays off only with varlen flash-attention, which a CPU lacks), the reference
+  precomputed into a fresh empty cache folder: the reference pass is inside the timed call.
 * ``genpref_fp32_warm``: the same, reading the reference log-probs from that (now warm) cache.
 * ``genpref_bf16``: ``train.precision=bf16`` and ``engine.reference_dtype=bf16``, fresh cache.
+* ``genpref_fp32_packed_cold`` (optional): as the cold row with ``engine.packing=true`` forced.
 * ``matmul``: the machine's peak, median GFLOP/s of ``torch.matmul`` on 2048×2048 float32 (and
   bfloat16) matrices, same thread count, one process.
 
@@ -62,10 +64,10 @@ from _common import format_table, machine_info, offline_hub, peak_rss_mib, write
 
 DATA_FILE = "ultrafeedback_binarized_train1000.jsonl.gz"
 GENPREF_SETTINGS = {  # name → (train.precision and engine.reference_dtype, cache folder, engine.packing)
-    "genpref_fp32_cold": ("fp32", "cache_fp32", True),
-    "genpref_fp32_warm": ("fp32", "cache_fp32", True),  # run after the cold one: its cache is warm
-    "genpref_bf16": ("bf16", "cache_bf16", True),
-    "genpref_fp32_padded_cold": ("fp32", "cache_fp32_padded", False),  # optional: padding instead of packing
+    "genpref_fp32_cold": ("fp32", "cache_fp32", "auto"),  # auto: padded on CPU (no varlen attention)
+    "genpref_fp32_warm": ("fp32", "cache_fp32", "auto"),  # run after the cold one: its cache is warm
+    "genpref_bf16": ("bf16", "cache_bf16", "auto"),
+    "genpref_fp32_packed_cold": ("fp32", "cache_fp32_packed", True),  # optional: forced packing
 }
 SETTINGS = ("matmul", "trl", *GENPREF_SETTINGS)
 DEFAULT_SETTINGS = ("matmul", "trl", "genpref_fp32_cold", "genpref_fp32_warm", "genpref_bf16")
@@ -154,7 +156,9 @@ def _matmul_peak() -> dict:
     return out
 
 
-def _run_genpref(args: argparse.Namespace, precision: str, cache: Path, packing: bool, run_dir: Path) -> dict:
+def _run_genpref(
+    args: argparse.Namespace, precision: str, cache: Path, packing: bool | str, run_dir: Path
+) -> dict:
     import torch
 
     import genpref.train.po as po

@@ -51,7 +51,7 @@ from _common import (  # noqa: E402
 
 SETTINGS: dict[str, dict] = {"bt": dict(type="bt")}
 for _k in range(1, 5):
-    for _gate in (False, True):
+    for _gate in (False, True) if _k > 1 else (False,):  # a 1-block gate is identically 1
         SETTINGS[f"gpm_k{_k}" + ("_gate" if _gate else "")] = dict(type="gpm", k=_k, prompt_gate=_gate)
 
 TRAIN_FILE = "ultrafeedback_binarized_train1000.jsonl.gz"

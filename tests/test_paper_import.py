@@ -55,11 +55,13 @@ def _reference_score(body, tokenizer, state, k, response_a, response_b, tau=0.1)
     return score, torch.sigmoid(score / tau)
 
 
-@pytest.mark.parametrize("k,gate", [(1, False), (2, True), (3, True)])
+@pytest.mark.parametrize("k,gate", [(1, False), (1, True), (2, True), (3, True)])
 def test_imported_model_reproduces_the_paper_formula(k, gate):
     state, config, tokenizer, body = _paper_state_dict(k, gate)
     model = from_paper_state_dict(state, config, tokenizer)
-    assert model.config.k == k and model.config.prompt_gate == gate and model.config.temperature == 0.1
+    # a one-block gate is softmax over one logit, identically 1: imported without it
+    assert model.config.k == k and model.config.prompt_gate == (gate and k > 1)
+    assert model.config.temperature == 0.1
     a, b = "5 is larger.", "3, obviously, since it comes first."
     expected_score, expected_prob = _reference_score(body, tokenizer, state, k, a, b)
     assert torch.allclose(model.score([PROMPT], [a], [b])[0], expected_score, atol=1e-5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from tiny_models import tiny_bert, tiny_llama
 
@@ -66,6 +67,10 @@ def test_rank_costs_k_forwards_for_gpm_and_k_squared_for_pairpm():
     assert torch.allclose(r.score_matrix[0, 2], pair[0], atol=1e-4)
     gated_encoder = _model(tiny_bert(), type="gpm", k=2, prompt_gate=True)
     assert gated_encoder.rank(PROMPTS[0], responses).forwards == k + 1  # one prompt-only forward
+    # chunked: still one prompt-only forward per rank() call, and the same numbers
+    chunked = gated_encoder.rank(PROMPTS[0], responses, batch_size=2)
+    assert chunked.forwards == k + 1
+    assert torch.allclose(chunked.score_matrix, gated_encoder.rank(PROMPTS[0], responses).score_matrix, atol=1e-5)
     pairpm = _model(tiny_bert(), type="pairpm")
     rp = pairpm.rank(PROMPTS[0], responses)
     assert rp.forwards == k * (k - 1)
@@ -134,3 +139,14 @@ def test_builtin_minilm_loads_offline_with_mean_pooling():
     emb, lam = model.embed(PROMPTS, A)
     assert emb.shape == (3, 2) and lam is None
     assert torch.allclose(emb.norm(dim=-1), torch.ones(3), atol=1e-5)  # L2-normalised
+
+
+def test_config_refuses_meaningless_combinations():
+    from genpref.errors import ConfigError
+    from genpref.models.config import PreferenceModelConfig
+
+    with pytest.raises(ConfigError, match="k=1 does nothing"):
+        PreferenceModelConfig(type="gpm", k=1, prompt_gate=True)
+    with pytest.raises(ConfigError, match="only defined for model.type=gpm"):
+        PreferenceModelConfig(type="bt", prompt_gate=True)
+    assert PreferenceModelConfig(type="gpm", k=2, prompt_gate=True).embedding_dim == 4

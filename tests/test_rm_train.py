@@ -131,3 +131,52 @@ def test_existing_run_is_not_overwritten_without_resume(tmp_path):
     changed.optim.lr = 0.5
     with pytest.raises(ConfigError, match="optim.lr"):
         rm.train_preference_model_on(changed, DATA)
+
+
+def test_disable_dropout_zeroes_modules_and_attention_attributes():
+    from genpref.train.loop import disable_dropout
+
+    class Attention(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attention_dropout = 0.1  # read directly by some attention classes (e.g. Llama's)
+            self.is_causal = True  # bools are left alone
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Dropout(0.2), Attention(), torch.nn.Dropout(0.0))
+    assert disable_dropout(model) == 2
+    assert model[1].p == 0.0 and model[2].attention_dropout == 0.0 and model[2].is_causal is True
+    model.train()
+    x = torch.ones(4, 3)
+    assert torch.equal(model[1](x), x)  # dropout is now the identity
+
+
+def test_plan_steps_group_by_prompt_keeps_groups_whole():
+    from genpref.train.schedule import plan_steps
+
+    groups = [g for g in "aabbbcdddd"]  # four prompts with 2, 3, 1, 4 comparisons
+    plain = plan_steps(10, TrainConfig(batch_size=3, epochs=2, seed=1), 1)
+    grouped = plan_steps(10, TrainConfig(batch_size=3, epochs=2, seed=1), 1, groups)
+    for plan in (plain, grouped):  # every example exactly once per epoch
+        epoch = [i for step in plan[:4] for micro in step for i in micro]
+        assert sorted(epoch) == list(range(10))
+    for e in range(2):
+        order = [i for step in grouped[4 * e : 4 * e + 4] for micro in step for i in micro]
+        keys = [groups[i] for i in order]
+        runs = [k for j, k in enumerate(keys) if j == 0 or keys[j - 1] != k]
+        assert sorted(runs) == ["a", "b", "c", "d"]  # each prompt's rows are consecutive
+        for key in "abcd":  # the original order is kept inside a group
+            inside = [i for i in order if groups[i] == key]
+            assert inside == sorted(inside)
+    assert grouped == plan_steps(10, TrainConfig(batch_size=3, epochs=2, seed=1), 1, groups)  # deterministic
+    with pytest.raises(ValueError, match="groups has 3 keys"):
+        plan_steps(10, TrainConfig(batch_size=3), 1, ["a", "b", "c"])
+
+
+def test_group_by_prompt_training_runs_and_is_refused_elsewhere(tmp_path):
+    from genpref.train.loop import run_loop
+
+    cfg = _cfg(tmp_path / "g", group_by_prompt=True, epochs=1)
+    result = rm.train_preference_model_on(cfg, DATA, DATA[:8])
+    assert result.steps == 12  # 48 rows / batch 4
+    with pytest.raises(Exception, match="group_by_prompt is supported by preference-model training"):
+        run_loop(None, None, None, 4, TrainConfig(group_by_prompt=True), OptimConfig(), tmp_path, None, "x")

@@ -12,6 +12,12 @@ Departures from the paper, on purpose:
 * scale: a 22.7M-parameter MiniLM encoder instead of Gemma-2B / Llama-3-8B.
 * evaluation: on whole cycles held out from training (no prompt in both splits), so a model must learn
   the cyclic structure from text, not memorise comparisons; training-set accuracy is reported too.
+* GPM head: unnormalised embeddings with τ = 1 (``gpm_l2_normalize``, ``gpm_tau``). With the paper
+  code's L2 normalisation and τ = 0.1, a head trained from random initialisation on these datasets
+  stalls with all three response types embedded in one direction (s ≈ 0), even on frozen features.
+* batches of whole cycles (``group_by_prompt``, default on, for every model alike): with shuffled rows,
+  each batch carries a BT-like (scalar) gradient that cancels only over whole cycles; it kept GPM k = 1
+  stuck at chance in some runs.
 """
 
 from __future__ import annotations
@@ -52,15 +58,23 @@ class CyclicBenchArgs:
     """Backbone for every model."""
     pooling: Literal["auto", "mean", "cls", "response_mean"] = "response_mean"
     """Pooling of BT/GPM embeddings: response_mean keeps the shared prompt tokens out of the average."""
+    gpm_l2_normalize: bool = False
+    """L2-normalise GPM embeddings. Off by default here: from a random head, L2 + τ = 0.1 stalls in a
+    local minimum on these datasets (see benchmarks/RESULTS.md); the unnormalised GPM fits them."""
+    gpm_tau: float = 1.0
+    """GPM temperature τ in P = σ(s/τ)."""
     finetune: Literal["full", "lora"] = "full"
     """Full fine-tuning or LoRA adapters."""
-    epochs: int = 2
+    epochs: int = 3
     """Training epochs per model."""
-    batch_size: int = 16
-    """Comparisons per batch."""
+    batch_size: int | None = None
+    """Comparisons per batch; default 3 × cycle_length (three whole cycles)."""
+    group_by_prompt: bool = True
+    """Batches of whole cycles (train.group_by_prompt): without it, per-batch BT-like gradient noise
+    can keep a GPM stuck with every response embedded in one direction (see benchmarks/RESULTS.md)."""
     lr: float = 1e-4
     """Backbone learning rate (LoRA: multiplied by 10)."""
-    head_lr: float = 3e-3
+    head_lr: float = 1e-2
     """Head learning rate."""
     max_length: int = 64
     """Tokens per (prompt, response); PairPM gets twice this for (prompt, a, b)."""
@@ -86,7 +100,12 @@ def model_config(spec: str, args: CyclicBenchArgs):
             f"unknown model '{spec}'.\n  fix: use bt, pairpm, gpm-kN or gpm-kN-gate (e.g. gpm-k2)"
         )
     return PreferenceModelConfig(
-        type="gpm", k=int(match.group(1)), prompt_gate=bool(match.group(2)), **common
+        type="gpm",
+        k=int(match.group(1)),
+        prompt_gate=bool(match.group(2)),
+        l2_normalize=args.gpm_l2_normalize,
+        tau=args.gpm_tau,
+        **common,
     )
 
 
@@ -95,10 +114,18 @@ def load_cyclic_datasets(args: CyclicBenchArgs) -> tuple[dict, str]:
     from genpref.cyclic.synthetic import make_cyclic_datasets
 
     if args.data == "synthetic":
-        datasets = make_cyclic_datasets(args.n_prompts, seed=args.seed, cycle_length=args.cycle_length)
+        # One synthetic sample per dataset (seed + its index). With 3-cycles the synthetic types form the
+        # same type-level cycle whichever criterion is left out, so one shared sample would give four
+        # copies of the same comparisons; independent samples make the four rows four replicates.
+        names = list(make_cyclic_datasets(3, seed=args.seed, cycle_length=args.cycle_length))
+        datasets = {
+            name: make_cyclic_datasets(args.n_prompts, seed=args.seed + i, cycle_length=args.cycle_length)[name]
+            for i, name in enumerate(names)
+        }
         return (
             datasets,
-            f"genpref synthetic aspect-rated text ({args.n_prompts} prompts, {args.cycle_length}-cycles)",
+            f"genpref synthetic aspect-rated text ({args.n_prompts} prompts, {args.cycle_length}-cycles; "
+            f"an independent sample per dataset, seeds {args.seed}..{args.seed + len(names) - 1})",
         )
     return build_cyclic_datasets(args.data, seed=args.seed), f"aspect-rated rows from {args.data}"
 
@@ -150,7 +177,8 @@ def run_cyclic_bench(args: CyclicBenchArgs) -> dict:
                 ),
                 train=TrainConfig(
                     epochs=args.epochs,
-                    batch_size=args.batch_size,
+                    batch_size=args.batch_size or 3 * args.cycle_length,
+                    group_by_prompt=args.group_by_prompt,
                     seed=args.seed,
                     finetune=args.finetune,
                     log_every=5,

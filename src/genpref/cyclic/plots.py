@@ -26,20 +26,27 @@ def plot_embeddings(checkpoint: Path, examples, path: Path, n_cycles: int = 4) -
 
     model = PreferenceModel.from_pretrained(checkpoint)
     cycles = _cycles(examples, n_cycles)
-    fig, axes = plt.subplots(1, len(cycles), figsize=(3.2 * len(cycles), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(cycles), figsize=(3.2 * len(cycles), 3.6), squeeze=False)
     for ax, cycle in zip(axes[0], cycles):
         texts = list(dict.fromkeys([t for ex in cycle for t in (ex.chosen, ex.rejected)]))
         emb, _ = model.embed([cycle[0].prompt] * len(texts), texts)
         pos = {t: emb[i, :2].tolist() for i, t in enumerate(texts)}
-        ax.add_patch(plt.Circle((0, 0), 1.0, fill=False, ls=":", color="grey"))
+        radius = max(1e-6, float(emb[:, :2].norm(dim=-1).max()))  # unnormalised embeddings: any scale
+        if model.config.l2_normalize:
+            ax.add_patch(plt.Circle((0, 0), 1.0, fill=False, ls=":", color="grey"))
+        ax.plot(0, 0, "+", color="grey")
         for ex in cycle:
             (x0, y0), (x1, y1) = pos[ex.chosen], pos[ex.rejected]
             ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", color="tab:red"))
         for i, t in enumerate(texts):
             ax.plot(*pos[t], "o", color=f"C{i}")
-            ax.text(pos[t][0] * 1.12, pos[t][1] * 1.12, chr(65 + i), ha="center", va="center")
-        ax.set_xlim(-1.4, 1.4), ax.set_ylim(-1.4, 1.4), ax.set_aspect("equal")
-        ax.set_title(cycle[0].origin.split(":edge")[0][-28:], fontsize=8)  # source row and cycle id
+            x, y = pos[t]
+            norm = max((x * x + y * y) ** 0.5, 1e-6)
+            ax.text(x + 0.14 * radius * x / norm, y + 0.14 * radius * y / norm, chr(65 + i), ha="center", va="center")
+        lim = 1.35 * radius
+        ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim), ax.set_aspect("equal")
+        prompt = cycle[0].prompt if isinstance(cycle[0].prompt, str) else cycle[0].prompt[-1]["content"]
+        ax.set_title(prompt[:34] + ("…" if len(prompt) > 34 else ""), fontsize=7)
         ax.set_xticks([]), ax.set_yticks([])
     fig.suptitle("GPM (k=1) embeddings of held-out cycles; arrows: winner → loser", fontsize=10)
     fig.tight_layout()

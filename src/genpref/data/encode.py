@@ -25,7 +25,8 @@ Token layout (:func:`encode_response`). Prompt and response are tokenised *separ
   whose ``bos_token`` is a chat control token it never adds (SmolLM2's ``<|im_start|>``) does not get
   it glued to plain text. EOS is appended unless the response already ends with it;
 * encoders (BERT-like, ``is_encoder=True``): ``[CLS] prompt [SEP] response [SEP]`` from the
-  tokenizer's ``cls_token_id`` / ``sep_token_id``. The segment id of token i is ``int(i >= prompt_len)``.
+  tokenizer's ``cls_token_id`` / ``sep_token_id``. No ``token_type_ids`` are passed, so every token
+  has segment id 0, as sentence-transformers encodes single texts (the built-in MiniLM was trained so).
 
 ``Encoded.prompt_len`` counts the leading prompt tokens (BOS/CLS, template tokens and the encoder's
 first SEP included): ``input_ids[prompt_len - 1]`` is the last prompt token.
@@ -135,7 +136,9 @@ def render_response(tokenizer: Any, prompt: Prompt, response: str) -> str:
 
 
 def _ids(tokenizer: Any, text: str) -> list[int]:
-    return list(tokenizer.encode(text, add_special_tokens=False))
+    # verbose=False: the text is cut to max_length afterwards by the explicit truncation policy, so the
+    # tokenizer's "sequence longer than the model maximum" warning would be misleading here
+    return list(tokenizer.encode(text, add_special_tokens=False, verbose=False))
 
 
 def _adds_bos(tokenizer: Any) -> bool:

@@ -49,6 +49,11 @@ class PreferenceModelConfig:
             raise ConfigError(f"model.k must be >= 1, got {self.k}")
         if self.prompt_gate and self.type != "gpm":
             raise ConfigError("model.prompt_gate is only defined for model.type=gpm")
+        if self.prompt_gate and self.k == 1:
+            raise ConfigError(
+                "model.prompt_gate with model.k=1 does nothing: the gate is a softmax over the k blocks, "
+                "so with one block it is always 1.\n  fix: set model.k >= 2, or model.prompt_gate=false"
+            )
         if self.tau is not None and self.tau <= 0:
             raise ConfigError(f"model.tau must be > 0, got {self.tau}")
         if self.max_length < 8:

@@ -65,7 +65,7 @@ def from_paper_state_dict(
         architecture="decoder",
         pooling="last",
         k=k,
-        prompt_gate=prompt_head is not None,
+        prompt_gate=prompt_head is not None and k > 1,  # a 1-block gate is identically 1
         l2_normalize=True,
         tau=tau,
         sign=1,
@@ -76,7 +76,7 @@ def from_paper_state_dict(
     model = PreferenceModel(config, Backbone(backbone_model, tokenizer, False, config.backbone))
     with torch.no_grad():
         model.head.weight.copy_(value_head)
-        if prompt_head is not None:
+        if model.prompt_head is not None:
             model.prompt_head.weight.copy_(prompt_head)
     return model.eval()
 

@@ -253,7 +253,7 @@ class PreferenceModel(nn.Module):
         return {k: v.to(device) for k, v in batch.items()}
 
     def embed_encoded(
-        self, encoded: Sequence[Encoded], groups: Tensor | None = None
+        self, encoded: Sequence[Encoded], groups: Tensor | None = None, *, with_gate: bool = True
     ) -> tuple[Tensor, Tensor | None]:
         """Embeddings and prompt-gate eigenvalues for N tokenised (prompt, response) sequences.
 
@@ -261,13 +261,15 @@ class PreferenceModel(nn.Module):
             encoded: N sequences.
             groups: (N,) group id per sequence; sequences of one group share one prompt, and the
                 gate is computed from the mean prompt state of the group. None: each its own group.
+            with_gate: False skips the gate (for a gated encoder: skips the prompt-only forward), for
+                callers that already have it.
         Returns:
             embeddings (N, d) and eigenvalues (N, k) or None without the gate.
         """
         batch = self._batch(encoded)
         hidden = self._hidden(batch)  # (N, T, H)
         embedding = self._head(pool(hidden, batch["attention_mask"], self.pooling, batch["prompt_index"]))
-        if self.prompt_head is None:
+        if self.prompt_head is None or not with_gate:
             return embedding, None
         if groups is None:
             groups = torch.arange(len(encoded))
@@ -481,15 +483,18 @@ class PreferenceModel(nn.Module):
             prob.fill_diagonal_(0.5)
             return RankResult(prob, score, score.mean(1), prob.mean(1), self.forward_count - before)
         enc = [self._encode_required(prompt, r) for r in responses]
-        parts, lams = [], []
+        parts, lam = [], None
         for start in range(0, k, batch_size):
             chunk = enc[start : start + batch_size]
-            e, lam = self.embed_encoded(chunk, torch.zeros(len(chunk), dtype=torch.long))
+            # one prompt → one gate: computed with the first chunk only (a gated encoder spends one
+            # prompt-only forward per call, not per chunk; for a decoder every chunk gives the same λ)
+            e, chunk_lam = self.embed_encoded(
+                chunk, torch.zeros(len(chunk), dtype=torch.long), with_gate=start == 0
+            )
             parts.append(e.float().cpu())
-            if lam is not None:
-                lams.append(lam.float().cpu())
+            if chunk_lam is not None:
+                lam = chunk_lam[0].float().cpu()
         emb = torch.cat(parts)
-        lam = torch.cat(lams).mean(0) if lams else None  # one prompt → one gate
         if self.config.type == "gpm":
             score = self.config.sign * S.gpm_score_matrix(emb, lam)
             vs_mix = self.config.sign * S.gpm_score_vs_mixture(emb, lam)

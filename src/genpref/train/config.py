@@ -51,6 +51,15 @@ class TrainConfig:
     """LoRA settings (used when finetune=lora)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
+    group_by_prompt: bool = False
+    """Preference-model training: shuffle prompts rather than rows, so the comparisons of one prompt are
+    consecutive and a batch holds whole prompts where the batch size allows. On cyclic data
+    (A ≻ B ≻ C ≻ A per prompt) a batch of whole cycles has no net scalar (BT-like) gradient, which
+    otherwise drowns the cyclic signal; choose batch_size as a multiple of the comparisons per prompt."""
+    disable_dropout: bool = True
+    """Set every dropout probability of the model to 0 for training (as TRL's trainers do by default):
+    the training forward then equals the inference forward, and small preference signals are not
+    drowned in dropout noise."""
     seed: int = 0
     """Seed for head initialisation, data order and dropout."""
     log_every: int = 10

@@ -154,6 +154,24 @@ def save_checkpoint(acc, recipe: Recipe, model, output_dir: Path, step: int, kee
     return target
 
 
+def disable_dropout(model: torch.nn.Module) -> int:
+    """Zero every dropout probability in ``model``: ``nn.Dropout`` modules and the float
+    ``attention_dropout`` / ``dropout`` attributes that some attention classes read directly
+    (e.g. Llama's). Returns how many were changed."""
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+            changed += module.p != 0
+            module.p = 0.0
+            continue
+        for attr in ("attention_dropout", "dropout"):
+            value = getattr(module, attr, None)
+            if isinstance(value, float) and not isinstance(value, bool):
+                changed += value != 0
+                setattr(module, attr, 0.0)
+    return changed
+
+
 def run_loop(
     acc,
     model,
@@ -165,16 +183,25 @@ def run_loop(
     resume_from: Path | None,
     desc: str,
     head_names: tuple[str, ...] = (),
+    groups: list | None = None,
 ) -> LoopResult:
     """Plan every optimizer step over ``n_examples``, run them from the resume point, save ``output_dir/final``.
 
     ``head_names``: top-level modules trained with ``optim.head_lr`` (new heads of a preference model).
+    ``groups``: a prompt key per example, required by (and only used with) ``train.group_by_prompt``.
     """
-    plan = plan_steps(n_examples, train, acc.num_processes)
+    if train.group_by_prompt and groups is None:
+        raise ConfigError(
+            "train.group_by_prompt is supported by preference-model training (genpref rm train) only.\n"
+            "  fix: remove train.group_by_prompt from this config"
+        )
+    plan = plan_steps(n_examples, train, acc.num_processes, groups if train.group_by_prompt else None)
     if not plan:
         raise ConfigError(
             f"no training steps: {n_examples} rows for batch {train.batch_size} x {acc.num_processes} processes"
         )
+    if train.disable_dropout:
+        disable_dropout(model)
     optimizer, scheduler = build_optimizer(model, optim, len(plan), head_names)
     model, optimizer = acc.prepare(model, optimizer)
     acc.register_for_checkpointing(scheduler)  # stepped here, once per optimizer step

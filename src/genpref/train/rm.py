@@ -142,6 +142,11 @@ def _flat_overall(results: dict) -> dict[str, float]:
     return {k: v for k, v in results.get("overall", {}).items() if isinstance(v, float)}
 
 
+def prompt_key(features: PairFeatures) -> tuple[int, ...]:
+    """The prompt tokens of a tokenised comparison (shared by both sides; PairPM: the joint prefix)."""
+    return tuple(features.first.input_ids[: features.first.prompt_len])
+
+
 def train_preference_model(cfg: RMTrainConfig) -> RMTrainResult:
     """``genpref rm train``: load and validate the configured data, then train."""
     output_dir = Path(cfg.output_dir)
@@ -184,6 +189,7 @@ def train_preference_model_on(
         resume_from,
         desc=f"train {cfg.model.type}",
         head_names=("head", "prompt_head"),
+        groups=[prompt_key(f) for f in recipe.features] if cfg.train.group_by_prompt else None,
     )
     eval_metrics = recipe.full_evaluation(acc.unwrap_model(model), acc)
     finish(acc, result, output_dir, eval_metrics, _flat_overall(eval_metrics))

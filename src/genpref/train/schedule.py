@@ -1,7 +1,7 @@
 """Deterministic data order and optimizer set-up shared by the training recipes.
 
 The whole run is planned up front as a list of optimizer steps, each a list of micro-batches of
-global example indices. The plan depends only on (n, seed, batch sizes, epochs), never on the
+global example indices. The plan depends only on (n, seed, batch sizes, epochs, optional groups), never on the
 process count's RNG, so resuming at step s replays exactly steps s, s+1, ... and N processes with
 per-process batch b see the same global batches as 1 process with batch N·b.
 """
@@ -9,6 +9,7 @@ per-process batch b see the same global batches as 1 process with batch N·b.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Sequence
 
 import torch
 from torch import nn
@@ -16,19 +17,37 @@ from torch import nn
 from genpref.train.config import OptimConfig, TrainConfig
 
 
-def plan_steps(n_examples: int, train: TrainConfig, num_processes: int) -> list[list[list[int]]]:
+def plan_steps(
+    n_examples: int,
+    train: TrainConfig,
+    num_processes: int,
+    groups: Sequence[Hashable] | None = None,
+) -> list[list[list[int]]]:
     """Global micro-batches grouped into optimizer steps.
 
+    Args:
+        groups: optional group key per example (e.g. its prompt). When given, each epoch shuffles the
+            groups, not the rows: the examples of a group stay consecutive (in their original order),
+            so a micro-batch holds whole groups wherever the batch size allows.
     Returns:
         steps[s][m] = the global indices of micro-batch m of step s (length ≤ batch_size·P).
         A trailing global micro-batch smaller than the process count is dropped (every process
         must see at least one example); the caller reports it.
     """
+    if groups is not None and len(groups) != n_examples:
+        raise ValueError(f"groups has {len(groups)} keys for {n_examples} examples")
+    members: dict[Hashable, list[int]] = {}
+    for index, key in enumerate(groups or ()):
+        members.setdefault(key, []).append(index)
     global_batch = train.batch_size * num_processes
     steps: list[list[list[int]]] = []
     for epoch in range(train.epochs):
         gen = torch.Generator().manual_seed(train.seed * 100_003 + epoch)
-        order = torch.randperm(n_examples, generator=gen).tolist()
+        if groups is None:
+            order = torch.randperm(n_examples, generator=gen).tolist()
+        else:
+            keys = list(members)
+            order = [i for g in torch.randperm(len(keys), generator=gen).tolist() for i in members[keys[g]]]
         micro = [order[i : i + global_batch] for i in range(0, n_examples, global_batch)]
         micro = [m for m in micro if len(m) >= num_processes]
         for i in range(0, len(micro), train.grad_accum):
