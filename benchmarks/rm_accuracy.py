@@ -1,7 +1,7 @@
 """Accuracy of BT and GPM reward models trained on real preferences, in and out of distribution.
 
-Trains, with the same seed and optimiser, one Bradley-Terry model and eight GPMs (k = 1..4 blocks,
-prompt gate off/on; arXiv 2410.02197) on ``ultrafeedback_binarized_train1000.jsonl.gz`` (full
+Trains, with the same seed and optimiser, one Bradley-Terry model and seven GPMs (k = 1..4 blocks,
+prompt gate off/on for k ≥ 2; arXiv 2410.02197) on ``ultrafeedback_binarized_train1000.jsonl.gz`` (full
 fine-tuning of the minilm encoder, max_length 256), and evaluates each on
 
 * ``ultrafeedback_binarized_eval200.jsonl.gz``: in distribution (disjoint prompts);
@@ -17,7 +17,7 @@ reloaded from disk (``PreferenceModel.from_pretrained``), which also re-scores t
 probability (``reload_check_max_abs_prob_diff``; it should be ~0).
 
 The headline's GPM is the GPM setting with the best eval200 accuracy (ties: earlier in the list). Its
-eval200 figure is therefore optimistically selected among eight; its HH figure is not.
+eval200 figure is therefore optimistically selected among seven; its HH figure is not.
 
     python benchmarks/rm_accuracy.py --output rm_accuracy.json
     python benchmarks/rm_accuracy.py --settings bt,gpm_k2 --max_train 200 --output quick.json

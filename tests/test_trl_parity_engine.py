@@ -299,3 +299,26 @@ def test_prompt_tokens_never_count(tokenizer, sequences, packing):
     assert counts.tolist() == [len(s.input_ids) - s.prompt_len for s in sequences]
     assert other_counts.tolist() == counts.tolist()
     assert not torch.allclose(sums, other_sums)
+
+
+def test_right_padded_rows_run_without_the_padding_mask(tokenizer, sequences):
+    """Dropping the mask of right-padded rows (the fused causal kernel's route) changes no value or gradient."""
+    from genpref.policy.logprobs import is_right_padded
+
+    model = _perturbed_llama()
+    batch = make_batch(sequences, packing=False, pad_id=tokenizer.pad_token_id)
+    assert is_right_padded(batch["attention_mask"]) and not bool(batch["attention_mask"].all())
+    seen = []
+    hook = model.model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs.get("attention_mask")), with_kwargs=True
+    )
+    dropped, dropped_grads = _value_and_grads(model, lambda m: completion_logps(m, **batch)[0])
+    kept, kept_grads = _value_and_grads(
+        model, lambda m: completion_logps(m, **batch, keep_padding_mask=True)[0]
+    )
+    hook.remove()
+    assert seen[0] is None and seen[1] is not None
+    torch.testing.assert_close(dropped, kept, rtol=RTOL, atol=0)
+    _assert_grads_close(dropped_grads, kept_grads)
+    left = batch["attention_mask"].flip(-1)  # left padding keeps its mask
+    assert not is_right_padded(left)

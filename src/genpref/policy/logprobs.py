@@ -82,6 +82,12 @@ def token_logps(hidden: Tensor, lm_head: torch.nn.Module, target: Tensor, chunk:
     return ChunkedTokenLogProb.apply(hidden, lm_head.weight, lm_head.bias, target, chunk)
 
 
+def is_right_padded(attention_mask: Tensor) -> bool:
+    """(R, T) mask of 0/1: every row is ones then zeros (padding only at the end), starting with a one."""
+    mask = attention_mask.bool()
+    return bool(mask[:, 0].all() and (mask[:, 1:] <= mask[:, :-1]).all())
+
+
 def completion_logps(
     model,
     input_ids: Tensor,
@@ -91,8 +97,14 @@ def completion_logps(
     seq_index: Tensor | None = None,
     n_seqs: int | None = None,
     chunk: int = 1024,
+    keep_padding_mask: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Summed completion log-probs and completion token counts per sequence.
+
+    Right-padded rows run without their padding mask unless ``keep_padding_mask``: in a causal decoder
+    a real token attends only to positions at or before it, all real, so the mask cannot change a
+    scored token; without it SDPA takes its fused causal kernel instead of materialising a (T, T)
+    mask and attention probabilities per head (less memory and time; equality tested).
 
     Args:
         model: a transformers causal LM (``model.model`` the decoder, ``get_output_embeddings()`` the head),
@@ -108,6 +120,11 @@ def completion_logps(
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     decoder = base.get_decoder() if hasattr(base, "get_decoder") else base.model
+    if attention_mask is not None and not keep_padding_mask and is_right_padded(attention_mask):
+        # padding keeps counting positions, so transformers does not read a row as packed sequences
+        steps = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
+        position_ids = torch.where(attention_mask.bool(), position_ids, steps)
+        attention_mask = None
     out = decoder(
         input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
     )
