@@ -180,3 +180,12 @@ def test_group_by_prompt_training_runs_and_is_refused_elsewhere(tmp_path):
     assert result.steps == 12  # 48 rows / batch 4
     with pytest.raises(Exception, match="group_by_prompt is supported by preference-model training"):
         run_loop(None, None, None, 4, TrainConfig(group_by_prompt=True), OptimConfig(), tmp_path, None, "x")
+
+
+def test_lora_dropout_conflicts_with_disable_dropout():
+    from genpref.errors import ConfigError
+    from genpref.models.lora import LoraSettings
+
+    with pytest.raises(ConfigError, match="would be zeroed by train.disable_dropout"):
+        TrainConfig(finetune="lora", lora=LoraSettings(dropout=0.1))
+    TrainConfig(finetune="lora", lora=LoraSettings(dropout=0.1), disable_dropout=False)  # explicit choice

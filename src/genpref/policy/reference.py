@@ -45,22 +45,29 @@ def compute_logps(
     dtype: torch.dtype = torch.float32,
     progress: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed completion log-probs (N,) and completion token counts (N,) of each sequence."""
+    """Summed completion log-probs (N,) and completion token counts (N,) of each sequence.
+
+    The sequences are batched in order of length (each value is per sequence, so the order is free):
+    padded batches then hold sequences of similar length and spend little compute on padding.
+    """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    sums, counts = [], []
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i].input_ids))
+    sums = torch.zeros(len(seqs), dtype=torch.float32)
+    counts = torch.zeros(len(seqs), dtype=torch.long)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
     for start in tqdm(
         range(0, len(seqs), batch_size), desc="reference log-probs", disable=not progress, leave=False
     ):
-        batch = make_batch(seqs[start : start + batch_size], packing=packing, pad_id=pad_id, device=device)
+        chunk = order[start : start + batch_size]
+        batch = make_batch([seqs[i] for i in chunk], packing=packing, pad_id=pad_id, device=device)
         with autocast:
             s, c = completion_logps(model, **batch)
-        sums.append(s.float().cpu())
-        counts.append(c.cpu())
+        sums[chunk] = s.float().cpu()
+        counts[chunk] = c.cpu()
     model.train(was_training)
-    return torch.cat(sums), torch.cat(counts)
+    return sums, counts
 
 
 def cached_reference_logps(

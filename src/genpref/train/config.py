@@ -79,6 +79,12 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "grad_accum"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.disable_dropout and self.finetune == "lora" and self.lora.dropout > 0:
+            raise ConfigError(
+                f"train.lora.dropout={self.lora.dropout} would be zeroed by train.disable_dropout=true.\n"
+                "  fix: set train.disable_dropout=false to keep dropout (the model's own included), "
+                "or train.lora.dropout=0"
+            )
 
 
 @dataclass
