@@ -175,7 +175,9 @@ def test_selfplay_two_processes_equal_one(tmp_path):
         return _metrics(tmp_path / name / "results.jsonl")
 
     one, two = run("one", 8, 1), run("two", 4, 2)
-    assert not _same_weights(Path(tiny_llama()), tmp_path / "one" / "iter-0" / "train" / "final")  # it trained
+    assert not _same_weights(
+        Path(tiny_llama()), tmp_path / "one" / "iter-0" / "train" / "final"
+    )  # it trained
     assert one[0]["vs_policy0"]["winrate"] == pytest.approx(two[0]["vs_policy0"]["winrate"], abs=1e-5)
     assert _same_weights(
         tmp_path / "one" / "iter-0" / "train" / "final",

@@ -204,7 +204,12 @@ def test_reference_batches_by_length_but_returns_input_order():
     g = torch.Generator().manual_seed(0)
     lengths = [30, 7, 19, 12, 25, 9, 16]  # unsorted on purpose
     seqs = [Encoded(torch.randint(5, 200, (n,), generator=g).tolist(), 3, False) for n in lengths]
-    batched, counts = compute_logps(lm, seqs, batch_size=3, packing=False, pad_id=tok.pad_token_id, progress=False)
-    single = [compute_logps(lm, [s], batch_size=1, packing=False, pad_id=tok.pad_token_id, progress=False) for s in seqs]
+    batched, counts = compute_logps(
+        lm, seqs, batch_size=3, packing=False, pad_id=tok.pad_token_id, progress=False
+    )
+    single = [
+        compute_logps(lm, [s], batch_size=1, packing=False, pad_id=tok.pad_token_id, progress=False)
+        for s in seqs
+    ]
     torch.testing.assert_close(batched, torch.cat([s for s, _ in single]), rtol=1e-5, atol=1e-5)
     assert counts.tolist() == [n - 3 for n in lengths]

@@ -70,7 +70,9 @@ def test_rank_costs_k_forwards_for_gpm_and_k_squared_for_pairpm():
     # chunked: still one prompt-only forward per rank() call, and the same numbers
     chunked = gated_encoder.rank(PROMPTS[0], responses, batch_size=2)
     assert chunked.forwards == k + 1
-    assert torch.allclose(chunked.score_matrix, gated_encoder.rank(PROMPTS[0], responses).score_matrix, atol=1e-5)
+    assert torch.allclose(
+        chunked.score_matrix, gated_encoder.rank(PROMPTS[0], responses).score_matrix, atol=1e-5
+    )
     pairpm = _model(tiny_bert(), type="pairpm")
     rp = pairpm.rank(PROMPTS[0], responses)
     assert rp.forwards == k * (k - 1)

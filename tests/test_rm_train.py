@@ -142,7 +142,9 @@ def test_disable_dropout_zeroes_modules_and_attention_attributes():
             self.attention_dropout = 0.1  # read directly by some attention classes (e.g. Llama's)
             self.is_causal = True  # bools are left alone
 
-    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Dropout(0.2), Attention(), torch.nn.Dropout(0.0))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(3, 3), torch.nn.Dropout(0.2), Attention(), torch.nn.Dropout(0.0)
+    )
     assert disable_dropout(model) == 2
     assert model[1].p == 0.0 and model[2].attention_dropout == 0.0 and model[2].is_causal is True
     model.train()

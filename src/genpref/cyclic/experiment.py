@@ -93,7 +93,9 @@ def model_config(spec: str, args: CyclicBenchArgs):
     if spec == "bt":
         return PreferenceModelConfig(type="bt", **common)
     if spec == "pairpm":
-        return PreferenceModelConfig(type="pairpm", backbone=args.backbone, max_length=2 * args.max_length)  # reads (x, a, b)
+        return PreferenceModelConfig(
+            type="pairpm", backbone=args.backbone, max_length=2 * args.max_length
+        )  # reads (x, a, b)
     match = re.fullmatch(r"gpm-k(\d+)(-gate)?", spec)
     if match is None:
         raise ConfigError(
@@ -119,7 +121,9 @@ def load_cyclic_datasets(args: CyclicBenchArgs) -> tuple[dict, str]:
         # copies of the same comparisons; independent samples make the four rows four replicates.
         names = list(make_cyclic_datasets(3, seed=args.seed, cycle_length=args.cycle_length))
         datasets = {
-            name: make_cyclic_datasets(args.n_prompts, seed=args.seed + i, cycle_length=args.cycle_length)[name]
+            name: make_cyclic_datasets(args.n_prompts, seed=args.seed + i, cycle_length=args.cycle_length)[
+                name
+            ]
             for i, name in enumerate(names)
         }
         return (

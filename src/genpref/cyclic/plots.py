@@ -42,7 +42,13 @@ def plot_embeddings(checkpoint: Path, examples, path: Path, n_cycles: int = 4) -
             ax.plot(*pos[t], "o", color=f"C{i}")
             x, y = pos[t]
             norm = max((x * x + y * y) ** 0.5, 1e-6)
-            ax.text(x + 0.14 * radius * x / norm, y + 0.14 * radius * y / norm, chr(65 + i), ha="center", va="center")
+            ax.text(
+                x + 0.14 * radius * x / norm,
+                y + 0.14 * radius * y / norm,
+                chr(65 + i),
+                ha="center",
+                va="center",
+            )
         lim = 1.35 * radius
         ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim), ax.set_aspect("equal")
         prompt = cycle[0].prompt if isinstance(cycle[0].prompt, str) else cycle[0].prompt[-1]["content"]
