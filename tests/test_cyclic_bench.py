@@ -52,3 +52,12 @@ def test_gpm_learns_held_out_cycles_and_bt_cannot(tmp_path):
     assert rows["gpm-k1"]["train_accuracy"] >= 0.95
     assert rows["gpm-k1"]["eval_accuracy"] >= 0.95
     assert rows["bt"]["eval_accuracy"] <= 2 / 3 + 1e-9  # no scalar ranking beats 2/3 on 3-cycles
+
+
+def test_unknown_dataset_name_is_a_clear_error(tmp_path):
+    from genpref.errors import ConfigError
+
+    args = CyclicBenchArgs(output=str(tmp_path / "r.json"), n_prompts=6, datasets=["no_honsty"])
+    with pytest.raises(ConfigError, match=r"no_honsty.*\n.*fix: choose from \['no_instruction_following'"):
+        run_cyclic_bench(args)
+    assert not (tmp_path / "r.json").exists()  # nothing trained, nothing written

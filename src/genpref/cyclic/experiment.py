@@ -119,11 +119,14 @@ def load_cyclic_datasets(args: CyclicBenchArgs) -> tuple[dict, str]:
         # One synthetic sample per dataset (seed + its index). With 3-cycles the synthetic types form the
         # same type-level cycle whichever criterion is left out, so one shared sample would give four
         # copies of the same comparisons; independent samples make the four rows four replicates.
-        names = list(make_cyclic_datasets(3, seed=args.seed, cycle_length=args.cycle_length))
+        first = make_cyclic_datasets(args.n_prompts, seed=args.seed, cycle_length=args.cycle_length)
+        names = list(first)
         datasets = {
-            name: make_cyclic_datasets(args.n_prompts, seed=args.seed + i, cycle_length=args.cycle_length)[
-                name
-            ]
+            name: (
+                first
+                if i == 0
+                else make_cyclic_datasets(args.n_prompts, seed=args.seed + i, cycle_length=args.cycle_length)
+            )[name]
             for i, name in enumerate(names)
         }
         return (
@@ -154,6 +157,11 @@ def run_cyclic_bench(args: CyclicBenchArgs) -> dict:
     start = time.perf_counter()
     out_dir = Path(args.output).parent
     datasets, source = load_cyclic_datasets(args)
+    unknown = sorted(set(args.datasets or ()) - set(datasets))
+    if unknown:
+        raise ConfigError(
+            f"--datasets names {unknown}, which the data does not have.\n  fix: choose from {list(datasets)}"
+        )
     print(
         f"data: {source}; datasets: {', '.join(f'{k} ({len(v)} comparisons)' for k, v in datasets.items())}"
     )
