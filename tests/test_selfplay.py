@@ -74,6 +74,28 @@ def test_generation_logps_match_a_fresh_forward():
     assert [s.token_ids for ss in again for s in ss] == [s.token_ids for ss in samples for s in ss]
 
 
+def test_shared_prompt_prefill_gives_the_same_samples():
+    """Encoding each distinct prompt once and copying its cache to its samples changes nothing:
+    same tokens and recorded log-probs as encoding every row (left padding, two prompt lengths)."""
+    from dataclasses import replace
+
+    from genpref.policy.model import load_policy
+
+    model, tok = load_policy(tiny_llama())
+    sampling = SamplingConfig(temperature=0.9, top_p=0.95, max_new_tokens=8, batch_size=8)
+    prompts = ["Name a fruit.", [{"role": "user", "content": "Say something kind about a long, long day."}]]
+    shared = TransformersGenerator(model, tok, sampling).generate(prompts, n=4, seed=3, progress=False)
+    plain = TransformersGenerator(model, tok, replace(sampling, share_prompt_prefill=False)).generate(
+        prompts, n=4, seed=3, progress=False
+    )
+    flat = lambda out: [s for ss in out for s in ss]  # noqa: E731
+    assert [s.token_ids for s in flat(shared)] == [s.token_ids for s in flat(plain)]
+    assert torch.allclose(
+        torch.tensor([s.logp for s in flat(shared)]), torch.tensor([s.logp for s in flat(plain)]), atol=1e-4
+    )
+    assert len({tuple(s.token_ids) for s in flat(shared)}) > 2  # really sampled, not one repeated answer
+
+
 def test_fit_prompts_skips_long_prompts_and_reports_them():
     from genpref.models.backbone import load_tokenizer
     from genpref.selfplay.prompts import fit_prompts

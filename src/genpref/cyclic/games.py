@@ -1,0 +1,288 @@
+"""Preference games with a known answer: categories read off the text, an oracle preference matrix,
+its exact Nash equilibrium and the exploitability of any category distribution.
+
+A *preference game* has C categories of responses (for example the three options of
+rock-paper-scissors, plus ``other`` for an answer that names none) and an oracle matrix
+``P[i, j] = P(category i ≻ category j)`` with ``P + Pᵀ = 1`` (so ``P[i, i] = ½``). Two policies play
+it by answering the same prompt; the symmetric zero-sum payoff is ``A = P − ½`` (antisymmetric).
+
+* A distribution π over categories is a **Nash equilibrium** iff ``(P π)_c ≤ ½`` for every c: no
+  category beats π on average (the game is symmetric, its value is ½).
+* The **exploitability** of π is ``max_c (P π)_c − ½ ≥ 0``: how much a best response wins against π
+  beyond a tie; it is 0 exactly at the equilibria. (SPPO, arXiv 2405.00675 §3, and GPO, arXiv
+  2410.02197 §5, both target this equilibrium; a Bradley-Terry reward cannot represent a cyclic P.)
+
+The category rule (:meth:`PreferenceGame.category`): the option whose name appears *first* in the
+response, matched case-insensitively as a whole word (a plural ``s`` allowed); ``other`` when no option
+is named. The rule is deliberately simple and is applied identically to the policy's samples, to the
+judge's training texts and to the evaluation.
+
+:func:`game_comparisons` turns a game into preference data for a judge: pairs of response texts
+of different categories with the oracle's probability as a soft label (``PreferenceExample.label``),
+so a GPM trained on them learns the game and a BT model trained on the same rows shows what a scalar
+reward makes of it (:func:`genpref.cyclic.graph.analyze_comparisons` reports their cycles).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from genpref.data.types import PreferenceExample, Prompt
+
+OTHER = "other"
+"""The category of a response that names no option."""
+
+
+@dataclass(frozen=True)
+class PreferenceGame:
+    """Options named in the text, the oracle P(option i ≻ option j), and how ``other`` fares."""
+
+    name: str
+    options: tuple[str, ...]
+    """Option names, matched as whole words (case-insensitive, plural s allowed)."""
+    beats: tuple[tuple[str, str, float], ...]
+    """(winner, loser, P(winner ≻ loser)) for every unordered pair of distinct options."""
+    other_loses: float = 0.9
+    """P(any option ≻ an answer that names none)."""
+    prompts: tuple[str, ...] = ()
+    """The prompts the game is played on (the policy's question)."""
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return (*self.options, OTHER)
+
+    @cached_property
+    def matrix(self) -> np.ndarray:
+        """(C, C) oracle P[i, j] = P(category i ≻ category j), categories in ``self.categories`` order."""
+        index = {c: i for i, c in enumerate(self.categories)}
+        n = len(self.categories)
+        p = np.full((n, n), 0.5)
+        for winner, loser, prob in self.beats:
+            p[index[winner], index[loser]] = prob
+            p[index[loser], index[winner]] = 1.0 - prob
+        p[: n - 1, n - 1] = self.other_loses
+        p[n - 1, : n - 1] = 1.0 - self.other_loses
+        pairs = {frozenset((w, loser)) for w, loser, _ in self.beats}
+        missing = [
+            (a, b) for a, b in itertools.combinations(self.options, 2) if frozenset((a, b)) not in pairs
+        ]
+        if missing:
+            raise ValueError(f"game {self.name}: no P(a ≻ b) for {missing}")
+        return p
+
+    @cached_property
+    def _pattern(self) -> re.Pattern:
+        names = "|".join(re.escape(o) for o in sorted(self.options, key=len, reverse=True))
+        return re.compile(rf"\b({names})s?\b", re.IGNORECASE)
+
+    def category(self, text: str) -> str:
+        """The first option named in ``text`` (whole word, any case, plural s allowed), else ``other``."""
+        match = self._pattern.search(text)
+        return match.group(1).lower() if match else OTHER
+
+    def distribution(self, texts: list[str]) -> np.ndarray:
+        """(C,) share of each category among ``texts``."""
+        index = {c: i for i, c in enumerate(self.categories)}
+        counts = np.zeros(len(self.categories))
+        for text in texts:
+            counts[index[self.category(text)]] += 1
+        return counts / max(len(texts), 1)
+
+    @cached_property
+    def nash(self) -> np.ndarray:
+        """The game's Nash equilibrium (exact, :func:`symmetric_nash`)."""
+        return symmetric_nash(self.matrix)
+
+    def exploitability(self, pi: np.ndarray) -> float:
+        """max_c (P π)_c − ½ (see :func:`exploitability`)."""
+        return exploitability(self.matrix, pi)
+
+
+def exploitability(p: np.ndarray, pi: np.ndarray) -> float:
+    """How much the best single category wins against π beyond a tie: max_c (P π)_c − ½ ≥ 0.
+
+    Args:
+        p: (C, C) preference matrix, P + Pᵀ = 1.
+        pi: (C,) distribution over categories.
+    """
+    return float((p @ pi).max() - 0.5)
+
+
+def symmetric_nash(p: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """An exact Nash equilibrium of the symmetric zero-sum game with P(i ≻ j) = p[i, j].
+
+    Support enumeration (exact for the small C of these games): for each support S, solve
+    ``A_SS π_S = 0, Σ π_S = 1`` with ``A = P − ½`` and keep the first π ≥ 0 with ``(A π)_c ≤ 0`` for all
+    c (the value of a symmetric zero-sum game is 0). Supports are tried smallest first, so a pure or
+    dominated structure is found before a mixed one. Raises when no support works (cannot happen for
+    an antisymmetric A, whose equilibrium always exists; kept as a guard).
+
+    Args:
+        p: (C, C) preference matrix with p + pᵀ = 1.
+    Returns:
+        (C,) equilibrium distribution.
+    """
+    a = np.asarray(p, dtype=float) - 0.5
+    n = a.shape[0]
+    if not np.allclose(a, -a.T, atol=1e-9):
+        raise ValueError("preference matrix must satisfy P + Pᵀ = 1")
+    for size in range(1, n + 1):
+        for support in itertools.combinations(range(n), size):
+            s = list(support)
+            system = np.vstack([a[np.ix_(s, s)], np.ones((1, size))])  # (size + 1, size)
+            rhs = np.concatenate([np.zeros(size), [1.0]])
+            sol, *_ = np.linalg.lstsq(system, rhs, rcond=None)
+            if np.abs(system @ sol - rhs).max() > 1e-7 or (sol < -tol).any():
+                continue
+            pi = np.zeros(n)
+            pi[s] = np.clip(sol, 0.0, None)
+            pi /= pi.sum()
+            if (a @ pi).max() <= 1e-7:
+                return pi
+    raise ValueError("no equilibrium found")
+
+
+def fictitious_play(p: np.ndarray, steps: int = 20000) -> np.ndarray:
+    """Fictitious play's empirical distribution after ``steps`` best responses (an independent,
+    slowly converging check of :func:`symmetric_nash`: its exploitability decays like O(1/√steps))."""
+    a = np.asarray(p, dtype=float) - 0.5
+    counts = np.zeros(a.shape[0])
+    counts[0] = 1.0
+    for _ in range(steps):
+        counts[np.argmax(a @ counts)] += 1.0
+    return counts / counts.sum()
+
+
+ANSWER_TEMPLATES = (
+    "{o}",
+    "{O}",
+    "{O}.",
+    "{O}!",
+    "I choose {o}.",
+    "I pick {o}!",
+    "My choice is {o}.",
+    "{O}, definitely.",
+    "I'll go with {o}.",
+    "Let's say {o}.",
+    "I would choose {o}, it is my favourite.",
+    "Hmm, {o}.",
+)
+"""How a response names an option (``{o}`` lower case, ``{O}`` capitalised)."""
+
+NON_ANSWERS = (
+    "I'm not sure.",
+    "That's a fun game!",
+    "I cannot choose.",
+    "Let me think about it.",
+    "Sounds like a plan.",
+    "I'm sorry, but I can't play games.",
+    "What a great question!",
+    "Sure, let's play.",
+    "It depends on the situation.",
+    "I don't have a preference.",
+    "Good luck!",
+    "Okay.",
+)
+"""Responses that name no option (category ``other``)."""
+
+
+def response_pool(game: PreferenceGame, extra: list[str] | None = None) -> dict[str, list[str]]:
+    """Response texts per category: every option in every :data:`ANSWER_TEMPLATES` form, the
+    :data:`NON_ANSWERS`, plus ``extra`` texts (for example the start policy's own samples) sorted into
+    their categories by the game's rule. Duplicates are dropped; order is deterministic."""
+    pool: dict[str, list[str]] = {c: [] for c in game.categories}
+    for option in game.options:
+        pool[option] += [t.format(o=option, O=option.capitalize()) for t in ANSWER_TEMPLATES]
+    pool[OTHER] += list(NON_ANSWERS)
+    for text in extra or []:
+        if text.strip():
+            pool[game.category(text)].append(text)
+    return {c: list(dict.fromkeys(texts)) for c, texts in pool.items()}
+
+
+def game_comparisons(
+    game: PreferenceGame,
+    pool: dict[str, list[str]],
+    n_per_pair: int,
+    seed: int = 0,
+    prompts: tuple[Prompt, ...] | None = None,
+) -> list[PreferenceExample]:
+    """Soft-labelled comparisons that teach a judge the game: for every ordered-by-name pair of
+    distinct categories (a, b), ``n_per_pair`` rows (prompt, a text of a, a text of b) with
+    ``label = P(a ≻ b)`` from the oracle; texts and prompts drawn at random (seeded).
+
+    Same-category pairs are left out: they carry no preference (P = ½) and a GPM gives ½ to any pair
+    whose embeddings coincide. ``subset`` names the pair (``"rock>paper"``) for per-pair evaluation.
+    """
+    rng = random.Random(seed)
+    prompts = tuple(prompts or game.prompts)
+    if not prompts:
+        raise ValueError(f"game {game.name} has no prompts")
+    index = {c: i for i, c in enumerate(game.categories)}
+    rows = []
+    for a, b in itertools.combinations(game.categories, 2):
+        if not pool.get(a) or not pool.get(b):
+            raise ValueError(f"game {game.name}: no response text for category {a if not pool.get(a) else b}")
+        prob = float(game.matrix[index[a], index[b]])
+        for k in range(n_per_pair):
+            chosen, rejected = rng.choice(pool[a]), rng.choice(pool[b])
+            label = prob
+            if k % 2:  # present half the rows the other way round, so no position is favoured
+                chosen, rejected, label = rejected, chosen, 1.0 - prob
+            rows.append(
+                PreferenceExample(
+                    rng.choice(prompts),
+                    chosen,
+                    rejected,
+                    label=label,
+                    subset=f"{a}>{b}",
+                    origin=f"game:{game.name}:{a}>{b}#{k}",
+                )
+            )
+    rng.shuffle(rows)
+    return rows
+
+
+RPS_PROMPTS = (
+    "Let's play rock, paper, scissors! Make your choice: rock, paper or scissors? Answer with one word.",
+    "Rock, paper or scissors? Pick one and answer with just that word.",
+    "We are playing rock paper scissors. What do you throw: rock, paper, or scissors?",
+    "Choose one: rock, paper, or scissors. Reply with your choice only.",
+    "Quick game of rock-paper-scissors. Your move? (rock, paper or scissors)",
+    "Pick rock, paper or scissors. One word, please.",
+    "Rock paper scissors, shoot! Which one do you pick?",
+    "Time for rock, paper, scissors. Tell me your pick: rock, paper or scissors.",
+    "I'm ready for rock, paper, scissors. What's your choice? Answer rock, paper or scissors.",
+    "Play one round of rock, paper, scissors with me: which do you choose?",
+    "Rock, paper, or scissors: which one? Just the word.",
+    "Let's settle this with rock, paper, scissors. Your choice?",
+    "Choose your weapon: rock, paper or scissors. One word answer.",
+    "One round of rock paper scissors: say rock, paper or scissors.",
+    "Which do you play in rock-paper-scissors right now: rock, paper or scissors?",
+    "Rock, paper, scissors! Reply with rock, paper, or scissors.",
+)
+"""Paraphrases of one question, so that self-play trains on more than one prompt string."""
+
+GAMES = {
+    "rps": PreferenceGame(
+        "rps",
+        ("rock", "paper", "scissors"),
+        (("paper", "rock", 0.9), ("scissors", "paper", 0.9), ("rock", "scissors", 0.9)),
+        prompts=RPS_PROMPTS,
+    ),
+    "rps_weighted": PreferenceGame(
+        "rps_weighted",
+        ("rock", "paper", "scissors"),
+        (("paper", "rock", 0.9), ("scissors", "paper", 0.7), ("rock", "scissors", 0.6)),
+        prompts=RPS_PROMPTS,
+    ),
+}
+"""Built-in games. ``rps``: rock-paper-scissors with P(win) = 0.9 on every edge; Nash (⅓, ⅓, ⅓, 0).
+``rps_weighted``: unequal payoffs (paper ≻ rock 0.9, scissors ≻ paper 0.7, rock ≻ scissors 0.6);
+Nash (2/7, 1/7, 4/7, 0): the weight of each option is the payoff of the edge it is not part of."""

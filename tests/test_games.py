@@ -1,0 +1,97 @@
+"""Preference games: category rule, oracle matrix, exact Nash and exploitability (hand-computed)."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from genpref.cyclic.games import (
+    GAMES,
+    OTHER,
+    PreferenceGame,
+    exploitability,
+    fictitious_play,
+    game_comparisons,
+    response_pool,
+    symmetric_nash,
+)
+from genpref.cyclic.graph import analyze_comparisons, comparisons_from_examples
+
+
+def test_category_is_the_first_option_named_as_a_whole_word():
+    g = GAMES["rps"]
+    assert g.category("Rock.") == "rock"
+    assert g.category("I pick SCISSORS, not paper") == "scissors"
+    assert g.category("papers beat rocks") == "paper"
+    assert g.category("Rocky is a film") == OTHER  # not a whole word
+    assert g.category("I'm not sure") == OTHER
+    assert np.allclose(g.distribution(["rock", "Rock!", "paper", "hello"]), [0.5, 0.25, 0, 0.25])
+
+
+def test_matrix_is_a_preference_matrix():
+    for g in GAMES.values():
+        p = g.matrix
+        assert np.allclose(p + p.T, 1.0)
+        assert np.allclose(np.diag(p), 0.5)
+        assert np.allclose(p[:3, 3], 0.9)  # every option beats `other`
+
+
+def test_nash_of_the_builtin_games_by_hand():
+    # rps: symmetric cycle -> uniform over the options, nothing on `other`
+    assert np.allclose(GAMES["rps"].nash, [1 / 3, 1 / 3, 1 / 3, 0], atol=1e-9)
+    # weighted: A[p,r]=.4, A[s,p]=.2, A[r,s]=.1 -> rock: -.4p+.1s=0, paper: .4r-.2s=0 -> (2,1,4)/7
+    assert np.allclose(GAMES["rps_weighted"].nash, [2 / 7, 1 / 7, 4 / 7, 0], atol=1e-9)
+    for g in GAMES.values():
+        assert g.exploitability(g.nash) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_exploitability_by_hand():
+    g = GAMES["rps_weighted"]
+    # pure rock: paper beats it with 0.9 -> 0.4
+    assert g.exploitability(np.array([1.0, 0, 0, 0])) == pytest.approx(0.4)
+    # uniform over options: paper's value = (.9 + .5 + .3)/3 = .5667; rock (.5+.1+.6)/3=.4; scissors (.4+.7+.5)/3
+    assert g.exploitability(np.array([1 / 3, 1 / 3, 1 / 3, 0])) == pytest.approx(1.7 / 3 - 0.5)
+    # all `other`: any option wins 0.9
+    assert g.exploitability(np.array([0, 0, 0, 1.0])) == pytest.approx(0.4)
+    assert exploitability(np.array([[0.5, 0.2], [0.8, 0.5]]), np.array([0.0, 1.0])) == pytest.approx(0.0)
+
+
+def test_nash_agrees_with_fictitious_play_on_a_random_game():
+    rng = np.random.default_rng(0)
+    upper = rng.uniform(0.05, 0.95, size=(5, 5))
+    p = np.triu(upper, 1) + np.tril(1 - upper.T, -1) + 0.5 * np.eye(5)
+    pi = symmetric_nash(p)
+    assert exploitability(p, pi) <= 1e-7 and pi.min() >= 0 and pi.sum() == pytest.approx(1)
+    assert exploitability(p, fictitious_play(p, 20000)) < 0.02
+
+
+def test_a_dominated_strategy_gets_no_mass():
+    p = np.array([[0.5, 0.7], [0.3, 0.5]])
+    assert np.allclose(symmetric_nash(p), [1, 0])
+
+
+def test_missing_pair_is_refused():
+    with pytest.raises(ValueError, match="no P"):
+        _ = PreferenceGame("bad", ("a", "b", "c"), (("a", "b", 0.6),)).matrix
+
+
+def test_game_comparisons_carry_the_oracle_and_are_cyclic():
+    g = GAMES["rps"]
+    pool = response_pool(g, extra=["Rock it is", "blah"])
+    assert "Rock it is" in pool["rock"] and "blah" in pool[OTHER]
+    rows = game_comparisons(g, pool, n_per_pair=4, seed=0)
+    assert len(rows) == 6 * 4
+    index = {c: i for i, c in enumerate(g.categories)}
+    for r in rows:
+        a, b = g.category(r.chosen), g.category(r.rejected)
+        assert r.label == pytest.approx(g.matrix[index[a], index[b]])
+        assert r.prompt in g.prompts
+    # at the category level the hard majority graph is the rock-paper-scissors cycle
+    by_category = [
+        replace(r, prompt="x", chosen=g.category(r.chosen), rejected=g.category(r.rejected), label=1.0)
+        if r.label > 0.5
+        else replace(r, prompt="x", chosen=g.category(r.rejected), rejected=g.category(r.chosen), label=1.0)
+        for r in rows
+    ]
+    report = analyze_comparisons(comparisons_from_examples(by_category))
+    assert report.three_cycles == 1 and report.bt_ceiling < 1
