@@ -254,3 +254,32 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
         _command(tmp_path / "b", judge, "--k", "4"), env=env, capture_output=True, text=True, timeout=300
     )
     assert changed.returncode == 2 and "stage 'generate'" in changed.stderr and "k" in changed.stderr
+
+
+def test_shared_prompt_logps_equal_full_sequences_in_value_and_gradient():
+    """Running a prompt once for its n completions gives completion_logps' numbers and gradients."""
+    from genpref.data.encode import Encoded
+    from genpref.policy.logprobs import completion_logps
+    from genpref.policy.model import load_policy
+    from genpref.policy.sequences import make_batch, shared_prompt_groups
+    from genpref.train.po import PolicyLogps
+
+    model, tok = load_policy(tiny_llama())
+    seqs = [
+        Encoded([5, 6, 7, 8, 9] + [11, 12, 13], 5, False),
+        Encoded([3, 4] + [14, 15], 2, False),
+        Encoded([5, 6, 7, 8, 9] + [16, 17, 18, 19], 5, False),
+        Encoded([3, 4] + [20], 2, False),
+    ]
+    full, full_counts = completion_logps(model, **make_batch(seqs, packing=False, pad_id=tok.pad_token_id))
+    full.sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    batch = shared_prompt_groups(seqs, tok.pad_token_id)
+    assert len(batch["groups"]) == 2
+    shared, counts = PolicyLogps(model, 1024)(**batch)
+    shared.sum().backward()
+    assert torch.equal(counts, full_counts) and counts.tolist() == [3, 2, 4, 1]
+    assert torch.allclose(shared, full, atol=1e-4)
+    for p, g in zip(model.parameters(), grads):
+        assert torch.allclose(p.grad, g, atol=1e-5)

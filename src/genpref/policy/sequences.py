@@ -72,6 +72,28 @@ def resolve_packing(setting: bool | str, model) -> bool:
     return getattr(base.config, "_attn_implementation", None) in VARLEN_ATTENTION
 
 
+def shared_prompt_groups(seqs: Sequence[Encoded], pad_id: int) -> dict[str, list | int]:
+    """Sequences grouped by identical prompt, for ``policy.logprobs.shared_prompt_logps``.
+
+    Returns ``{"groups": [(prompt (1, P), completions (n, C), completion mask (n, C), rows (n,))],
+    "n_seqs": S}``: one entry per distinct prompt, ``rows`` the positions of its sequences in ``seqs``.
+    """
+    by_prompt: dict[tuple[int, ...], list[int]] = {}
+    for i, s in enumerate(seqs):
+        by_prompt.setdefault(tuple(s.input_ids[: s.prompt_len]), []).append(i)
+    groups = []
+    for prompt, rows in by_prompt.items():
+        comps = [seqs[i].input_ids[seqs[i].prompt_len :] for i in rows]
+        width = max(len(c) for c in comps)
+        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, c in enumerate(comps):
+            ids[r, : len(c)] = torch.tensor(c, dtype=torch.long)
+            mask[r, : len(c)] = 1
+        groups.append((torch.tensor([prompt], dtype=torch.long), ids, mask, torch.tensor(rows)))
+    return {"groups": groups, "n_seqs": len(seqs)}
+
+
 def make_batch(seqs: Sequence[Encoded], *, packing: bool, pad_id: int, device=None) -> dict:
     batch = pack(seqs) if packing else pad(seqs, pad_id)
     return {k: v.to(device) if isinstance(v, Tensor) and device is not None else v for k, v in batch.items()}

@@ -10,7 +10,7 @@ import torch
 from genpref.data.encode import Encoded
 from genpref.losses.selfplay import selfplay_square_loss
 from genpref.policy.model import save_policy
-from genpref.policy.sequences import make_batch
+from genpref.policy.sequences import make_batch, shared_prompt_groups
 from genpref.train.loop import StepResult
 from genpref.train.po import PolicyLogps
 
@@ -26,17 +26,29 @@ class SelfPlayRecipe:
     rows_per_example = 1
 
     def __init__(
-        self, items: list[SelfPlayItem], tokenizer, eta: float, length_normalized: bool, packing: bool
+        self,
+        items: list[SelfPlayItem],
+        tokenizer,
+        eta: float,
+        length_normalized: bool,
+        packing: bool,
+        share_prompt: bool = False,
     ) -> None:
         self.items, self.tokenizer = items, tokenizer
         self.eta, self.length_normalized, self.packing = eta, length_normalized, packing
+        self.share_prompt = share_prompt
+
+    def _batch(self, items: list[SelfPlayItem], device) -> dict:
+        seqs, pad_id = [it.seq for it in items], self.tokenizer.pad_token_id
+        if not self.share_prompt:
+            return make_batch(seqs, packing=self.packing, pad_id=pad_id, device=device)
+        batch = shared_prompt_groups(seqs, pad_id)
+        batch["groups"] = [tuple(t.to(device) for t in group) for group in batch["groups"]]
+        return batch
 
     def micro_step(self, model, indices: list[int], device) -> StepResult:
         items = [self.items[i] for i in indices]
-        batch = make_batch(
-            [it.seq for it in items], packing=self.packing, pad_id=self.tokenizer.pad_token_id, device=device
-        )
-        logps, counts = model(**batch)  # (N,), (N,)
+        logps, counts = model(**self._batch(items, device))  # (N,), (N,)
         ref = torch.tensor([it.ref_logp for it in items], device=device)
         target = torch.tensor([it.target for it in items], device=device)
         losses = selfplay_square_loss(

@@ -164,8 +164,7 @@ def train_stage(
 ) -> tuple[str, str]:
     from genpref.models.lora import apply_lora
     from genpref.policy.model import load_policy
-    from genpref.train.loop import run_loop, start_run
-    from genpref.train.po import PolicyLogps
+    from genpref.train.loop import start_run
 
     config = {
         "optim": asdict(cfg.optim),
@@ -183,26 +182,49 @@ def train_stage(
         lm, tokenizer = load_policy(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
         if cfg.train.finetune == "lora":
             lm = apply_lora(lm, cfg.train.lora)
-        recipe = SelfPlayRecipe(
-            items, tokenizer, cfg.eta, cfg.length_normalized, resolve_packing(cfg.engine.packing, lm)
-        )
-        model = PolicyLogps(lm, cfg.engine.logprob_chunk)
-        result = run_loop(
-            acc,
-            model,
-            recipe,
-            len(items),
-            cfg.train,
-            cfg.optim,
-            out,
-            resume_from,
-            desc=f"train {cfg.algorithm}",
-            lengths=[len(it.seq.input_ids) for it in items],
-        )
+        result = train_on_items(cfg, acc, lm, tokenizer, items, out, resume_from)
         if acc.is_main_process:
             stage.finish(steps=result.steps)
         acc.wait_for_everyone()
     return str(final), stage.key
+
+
+def train_on_items(
+    cfg: SelfPlayConfig, acc, lm, tokenizer, items: list, out: Path, resume_from, save_final=True
+):
+    """One iteration's square-loss regression of ``lm`` (in place) on ``items`` with the shared loop."""
+    from dataclasses import replace
+
+    from genpref.train.loop import run_loop
+    from genpref.train.po import PolicyLogps
+
+    recipe = SelfPlayRecipe(
+        items,
+        tokenizer,
+        cfg.eta,
+        cfg.length_normalized,
+        resolve_packing(cfg.engine.packing, lm),
+        share_prompt=cfg.engine.share_prompt,
+    )
+    train = cfg.train
+    groups = None
+    if cfg.engine.share_prompt:  # a prompt's samples share a batch, so its forward runs once
+        train = replace(train, group_by_prompt=True, group_by_length=False)
+        groups = [tuple(it.seq.input_ids[: it.seq.prompt_len]) for it in items]
+    return run_loop(
+        acc,
+        PolicyLogps(lm, cfg.engine.logprob_chunk),
+        recipe,
+        len(items),
+        train,
+        cfg.optim,
+        out,
+        resume_from,
+        desc=f"train {cfg.algorithm}",
+        groups=groups,
+        lengths=[len(it.seq.input_ids) for it in items],
+        save_final=save_final,
+    )
 
 
 def eval_responses(cfg, folder: Path, name: str, policy_path: str, prompts: list) -> list[Sample]:

@@ -185,12 +185,15 @@ def run_loop(
     head_names: tuple[str, ...] = (),
     groups: list | None = None,
     lengths: list[int] | None = None,
+    save_final: bool = True,
 ) -> LoopResult:
     """Plan every optimizer step over ``n_examples``, run them from the resume point, save ``output_dir/final``.
 
     ``head_names``: top-level modules trained with ``optim.head_lr`` (new heads of a preference model).
     ``groups``: a prompt key per example, required by (and only used with) ``train.group_by_prompt``.
     ``lengths``: token length per example, required by (and only used with) ``train.group_by_length``.
+    ``save_final``: write ``output_dir/final`` (off for in-memory loops such as ``genpref bench nash``,
+    which keep the model and train it again).
     """
     if train.group_by_prompt and groups is None:
         raise ConfigError(
@@ -299,7 +302,7 @@ def run_loop(
             last_good = save_checkpoint(acc, recipe, unwrapped, output_dir, done, train.keep_checkpoints)
     bar.close()
     final_dir = output_dir / "final"
-    if acc.is_main_process:
+    if save_final and acc.is_main_process:
         with atomic_dir(final_dir) as tmp:
             recipe.save_model(unwrapped, tmp)
     acc.wait_for_everyone()

@@ -28,7 +28,7 @@ from genpref.losses.policy import PolicyLoss, nll_loss, policy_loss
 from genpref.losses.policy_unpaired import kto_kl_estimate
 from genpref.models.backbone import cache_dir
 from genpref.models.lora import apply_lora
-from genpref.policy.logprobs import completion_logps
+from genpref.policy.logprobs import completion_logps, shared_prompt_logps
 from genpref.policy.model import load_policy, save_policy
 from genpref.policy.reference import cached_reference_logps
 from genpref.policy.sequences import make_batch, resolve_packing
@@ -46,11 +46,35 @@ class PolicyLogps(nn.Module):
         self.lm, self.chunk = lm, chunk
 
     def forward(
-        self, input_ids, completion_mask, position_ids, attention_mask=None, seq_index=None, n_seqs=None
+        self,
+        input_ids=None,
+        completion_mask=None,
+        position_ids=None,
+        attention_mask=None,
+        seq_index=None,
+        n_seqs=None,
+        groups=None,
     ):
+        if groups is not None:  # sequences grouped by prompt (policy.sequences.shared_prompt_groups)
+            return self._shared(groups, n_seqs)
         return completion_logps(
             self.lm, input_ids, completion_mask, position_ids, attention_mask, seq_index, n_seqs, self.chunk
         )
+
+    def _shared(self, groups, n_seqs: int):
+        sums, counts = [], []
+        for prompt, completions, mask, _ in groups:
+            s, c = shared_prompt_logps(self.lm, prompt, completions, mask, self.chunk)
+            sums.append(s)
+            counts.append(c)
+        order = torch.cat([rows for *_, rows in groups]).to(sums[0].device)  # (S,) row of each result
+        out_sums = torch.zeros(n_seqs, dtype=torch.float32, device=order.device).index_copy(
+            0, order, torch.cat(sums)
+        )
+        out_counts = torch.zeros(n_seqs, dtype=torch.long, device=order.device).index_copy(
+            0, order, torch.cat(counts)
+        )
+        return out_sums, out_counts
 
 
 @dataclass
