@@ -42,6 +42,7 @@ def commands() -> dict[tuple[str, ...], tuple[type, str]]:
     from genpref.commands import DataCyclesArgs, DataCyclicArgs, DemoArgs, EvalArgs, ScoreArgs
     from genpref.cyclic.experiment import CyclicBenchArgs
     from genpref.selfplay.config import SelfPlayConfig
+    from genpref.selfplay.nash import NashBenchArgs
     from genpref.train.po_config import POTrainConfig, SFTConfig
     from genpref.train.rm_config import RMTrainConfig
 
@@ -59,6 +60,7 @@ def commands() -> dict[tuple[str, ...], tuple[type, str]]:
             "SPPO / GPO self-play iterations judged by a genpref preference model",
         ),
         ("bench", "cyclic"): (CyclicBenchArgs, "BT vs GPM vs PairPM on cyclic preferences (paper Table 1)"),
+        ("bench", "nash"): (NashBenchArgs, "GPO/SPPO vs BT baselines on games with a known Nash equilibrium"),
         ("data", "cyclic"): (DataCyclicArgs, "cyclic datasets from multi-aspect ratings (paper Table 1)"),
         ("data", "cycles"): (DataCyclesArgs, "3-cycles and the best accuracy of any scalar (BT) model"),
         ("demo",): (DemoArgs, "the main job on built-in defaults"),

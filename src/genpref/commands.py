@@ -280,6 +280,10 @@ def run(key: tuple[str, ...], config) -> None:
         from genpref.cyclic.experiment import run_cyclic_bench
 
         run_cyclic_bench(config)
+    elif key == ("bench", "nash"):
+        from genpref.selfplay.nash import run_nash_bench
+
+        run_nash_bench(config)
     elif key == ("data", "cyclic"):
         build_cyclic_files(config)
     elif key == ("data", "cycles"):
