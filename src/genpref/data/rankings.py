@@ -83,50 +83,57 @@ def _candidate_pairs(scores: Sequence[float], cfg: RankingPairConfig) -> list[tu
     ]
 
 
+def ranking_pair_indices(
+    ranking: RankingExample, config: RankingPairConfig | None = None
+) -> list[tuple[int, int]]:
+    """``(chosen index, rejected index)`` pairs of one scored ranking under ``config``.
+
+    Pairs whose two texts are identical (the same answer graded twice) are left out: no preference.
+    """
+    cfg = config or RankingPairConfig()
+    if ranking.scores is None:
+        raise DataError(
+            "ranking has no scores to order its responses",
+            source=ranking.origin or None,
+            fix="add 'scores': one number per response",
+        )
+    s, texts = ranking.scores, ranking.responses
+    pairs = [(w, lo) for w, lo in _candidate_pairs(s, cfg) if texts[w].strip() != texts[lo].strip()]
+    if cfg.max_pairs_per_prompt is not None:
+        # stable sort: among equal gaps the response order is kept
+        pairs = sorted(pairs, key=lambda p: s[p[1]] - s[p[0]])[: cfg.max_pairs_per_prompt]
+    return pairs
+
+
 def pairs_from_rankings(
     rankings: Iterable[RankingExample], config: RankingPairConfig | None = None
 ) -> list[PreferenceExample]:
     """Pairwise comparisons from scored rankings, by the rule in ``config`` (default: all pairs, any gap).
 
-    The higher-scored response of each pair is ``chosen``. Rankings without scores raise a DataError.
-    Tied pairs are skipped (see the module docstring) and the number of pairs each rule dropped is
-    logged at INFO level.
+    The higher-scored response of each pair is ``chosen`` (see :func:`ranking_pair_indices`).
+    Rankings without scores raise a DataError. The number of response pairs the rule dropped (ties,
+    small gaps, identical texts, the per-prompt cap) is logged at INFO level.
     """
     cfg = config or RankingPairConfig()
     pairs: list[PreferenceExample] = []
-    n_possible = n_identical = 0
+    n_possible = 0
     for ranking in rankings:
-        if ranking.scores is None:
-            raise DataError(
-                "ranking has no scores to order its responses",
-                source=ranking.origin or None,
-                fix="add 'scores': one number per response",
-            )
-        s = ranking.scores
-        chosen_pairs = _candidate_pairs(s, cfg)
-        n_possible += len(s) * (len(s) - 1) // 2
-        if cfg.max_pairs_per_prompt is not None:
-            # stable sort: among equal gaps the response order is kept
-            chosen_pairs = sorted(chosen_pairs, key=lambda p: s[p[1]] - s[p[0]])[: cfg.max_pairs_per_prompt]
-        for w, loser in chosen_pairs:
-            if ranking.responses[w].strip() == ranking.responses[loser].strip():
-                n_identical += 1  # the same text graded twice: no preference to learn
-                continue
-            margin = cfg.margin_per_score * (s[w] - s[loser]) if cfg.margin_per_score > 0 else None
+        n_possible += len(ranking.responses) * (len(ranking.responses) - 1) // 2
+        for w, lo in ranking_pair_indices(ranking, cfg):
+            gap = ranking.scores[w] - ranking.scores[lo]
+            margin = cfg.margin_per_score * gap if cfg.margin_per_score > 0 else None
             pairs.append(
                 PreferenceExample(
                     ranking.prompt,
                     ranking.responses[w],
-                    ranking.responses[loser],
+                    ranking.responses[lo],
                     margin=margin,
                     origin=ranking.origin,
                 )
             )
-    if n_identical:
-        logger.info("pairs_from_rankings: skipped %d pairs of identical responses", n_identical)
     if n_possible > len(pairs):
         logger.info(
-            "pairs_from_rankings (%s, min gap %g): %d of %d response pairs kept (ties and small gaps dropped)",
+            "pairs_from_rankings (%s, min gap %g): %d of %d response pairs kept",
             cfg.rule,
             cfg.min_score_gap,
             len(pairs),
