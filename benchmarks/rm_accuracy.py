@@ -1,26 +1,33 @@
-"""Accuracy of BT and GPM reward models trained on real preferences, in and out of distribution.
+"""The judge benchmark: BT vs GPM on each backbone at equal compute, in and out of distribution.
 
-Trains, with the same seed and optimiser, one Bradley-Terry model and seven GPMs (k = 1..4 blocks,
-prompt gate off/on for k ≥ 2; arXiv 2410.02197) on ``ultrafeedback_binarized_train1000.jsonl.gz`` (full
-fine-tuning of the minilm encoder, max_length 256), and evaluates each on
+Every setting (backbone × judge type) trains the same number of optimizer steps on the same pairs with
+the same batch size, max_length, schedule and seed (equal compute per backbone), on
 
-* ``ultrafeedback_binarized_eval200.jsonl.gz``: in distribution (disjoint prompts);
-* the last --hh_eval valid rows of ``hh_rlhf_harmless_base_test.jsonl.gz``: out of distribution.
-  HH-RLHF is used *only* for evaluation; no HH row is ever trained on. Invalid HH rows (empty
-  responses, chosen/rejected prompts that differ) are skipped and counted.
+* ``ultrafeedback_binarized_train1000``: the UltraFeedback pairs (bad rows skipped and counted), plus
+* the training prompts of ``arena_bench_v1_scored``: the 300 prompts are split by prompt
+  (``--arena_eval_fraction`` held out, seed ``--seed``); training pairs are every pair of answers whose
+  GPT-4 grades differ by at least ``--arena_min_gap`` (ties never paired), at most
+  ``--arena_pairs_per_prompt`` per prompt (largest gaps first); empty answers are dropped.
 
-Each setting runs in its own subprocess, so its peak RSS (``ru_maxrss``, a per-process high-water
-mark) is its own. Wall times include model loading, tokenisation, training and both evaluations.
-eval200 is scored by the in-memory model at the end of training; the HH accuracy by the checkpoint
-reloaded from disk (``PreferenceModel.from_pretrained``), which also re-scores the first
---reload_check eval200 rows so that the JSON records whether saving and loading changed any
-probability (``reload_check_max_abs_prob_diff``; it should be ~0).
+and is evaluated on
 
-The headline's GPM is the GPM setting with the best eval200 accuracy (ties: earlier in the list). Its
-eval200 figure is therefore optimistically selected among seven; its HH figure is not.
+* ``eval200``: UltraFeedback, disjoint prompts (in distribution);
+* ``arena``: the held-out arena prompts, as pairs (same gap rule) and as RewardBench-2-style best-of-4
+  sets (a top-graded answer vs three graded at least ``--arena_min_gap`` lower; chance 25 %), plus
+  Kendall τ_b / Spearman ρ / top-1 against the grades;
+* ``hh``: the last ``--hh_eval`` valid HH-RLHF harmless-base pairs (out of distribution, never trained on).
 
-    python benchmarks/rm_accuracy.py --output rm_accuracy.json
-    python benchmarks/rm_accuracy.py --settings bt,gpm_k2 --max_train 200 --output quick.json
+Each accuracy has a 95 % Wilson interval and sits beside the "longer response wins" baseline on the same
+rows and a length-bias table (``genpref.eval.judge_eval``). Each setting runs in its own subprocess (its
+own peak RSS) on a snapshot of the library taken at start.
+
+Headline: ``best_judge`` (highest mean of eval200 and arena pair accuracy; selected in-sample, so its
+figures are optimistic), its accuracies, the length baselines, ``gpm_minus_bt_pooled``: GPM − BT
+accuracy on the eval200 + arena pairs of every backbone with both types, pooled row by row, with the
+lower end of a paired-bootstrap 95 % interval, and ``train_minutes`` of the best judge.
+
+    python benchmarks/rm_accuracy.py --output judges.json                       # full run (hours)
+    python benchmarks/rm_accuracy.py --quick --output smoke.json                # smoke test (minutes)
 """
 
 from __future__ import annotations
@@ -28,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import shutil
 import signal
@@ -49,14 +55,29 @@ from _common import (  # noqa: E402
     write_json,
 )
 
-SETTINGS: dict[str, dict] = {"bt": dict(type="bt")}
-for _k in range(1, 5):
-    for _gate in (False, True) if _k > 1 else (False,):  # a 1-block gate is identically 1
-        SETTINGS[f"gpm_k{_k}" + ("_gate" if _gate else "")] = dict(type="gpm", k=_k, prompt_gate=_gate)
+BACKBONES: dict[str, dict] = {
+    "minilm": dict(backbone="minilm", finetune="full"),
+    "smollm2": dict(backbone="smollm2-135m", finetune="full"),
+    "smollm2_lora": dict(backbone="smollm2-135m", finetune="lora"),
+}
+JUDGES: dict[str, dict] = {"bt": dict(type="bt"), "gpm": dict(type="gpm", k=2)}
+SETTINGS = {f"{b}_{j}": (b, j) for b in BACKBONES for j in JUDGES}
 
 TRAIN_FILE = "ultrafeedback_binarized_train1000.jsonl.gz"
 EVAL_FILE = "ultrafeedback_binarized_eval200.jsonl.gz"
+ARENA_FILE = "arena_bench_v1_scored.jsonl.gz"
 HH_FILE = "hh_rlhf_harmless_base_test.jsonl.gz"
+QUICK = dict(
+    settings="minilm_bt,minilm_gpm",
+    steps=3,
+    batch_size=4,
+    max_length=64,
+    max_eval=16,
+    hh_eval=16,
+    arena_eval_prompts=3,
+    arena_pairs_per_prompt=2,
+)
+"""--quick: a smoke test of the whole pipeline in minutes (its numbers mean nothing)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,42 +86,48 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--settings", default=",".join(SETTINGS), help=f"Comma-separated subset of {list(SETTINGS)}."
     )
-    p.add_argument("--epochs", type=int, default=1, help="Training epochs per setting.")
-    p.add_argument("--max_train", type=int, default=None, help="Use at most this many training pairs.")
-    p.add_argument(
-        "--max_eval", type=int, default=None, help="Use at most this many eval200 rows (quick runs)."
-    )
-    p.add_argument("--hh_eval", type=int, default=500, help="Evaluate on the last N valid HH-RLHF rows.")
-    p.add_argument("--max_length", type=int, default=256, help="Tokens per (prompt, response) sequence.")
+    p.add_argument("--quick", action="store_true", help=f"Smoke test: {QUICK} (explicit flags still win).")
+    p.add_argument("--steps", type=int, default=250, help="Optimizer steps per setting (equal compute).")
     p.add_argument("--batch_size", type=int, default=8, help="Training pairs per optimizer step.")
-    p.add_argument("--lr", type=float, default=5e-5, help="Backbone learning rate.")
+    p.add_argument("--max_length", type=int, default=384, help="Tokens per (prompt, response) sequence.")
+    p.add_argument("--lr", type=float, default=5e-5, help="Backbone learning rate (full fine-tuning).")
+    p.add_argument("--lora_lr", type=float, default=5e-4, help="Learning rate of LoRA adapters.")
     p.add_argument("--head_lr", type=float, default=1e-3, help="Head learning rate.")
-    p.add_argument("--seed", type=int, default=0, help="One seed for every setting.")
+    p.add_argument("--gpm_tau", type=float, default=1.0, help="GPM temperature τ (paper code: 0.1).")
+    p.add_argument("--gpm_l2", action="store_true", help="L2-normalise GPM embeddings (off by default).")
+    p.add_argument("--arena_eval_fraction", type=float, default=0.3, help="Arena prompts held out.")
+    p.add_argument("--arena_min_gap", type=float, default=3.0, help="Arena grade gap for a pair / best-of-4.")
+    p.add_argument("--arena_pairs_per_prompt", type=int, default=8, help="Arena training pairs per prompt.")
+    p.add_argument(
+        "--arena_eval_prompts", type=int, default=None, help="Use at most this many held-out arena prompts."
+    )
+    p.add_argument("--max_eval", type=int, default=None, help="Use at most this many eval200 rows.")
+    p.add_argument("--hh_eval", type=int, default=500, help="Evaluate on the last N valid HH-RLHF rows.")
+    p.add_argument("--seed", type=int, default=0, help="One seed for every setting and the arena split.")
     p.add_argument("--jobs", type=int, default=1, help="Settings trained at the same time (subprocesses).")
     p.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: torch's).")
-    p.add_argument(
-        "--reload_check", type=int, default=32, help="eval200 rows re-scored by the reloaded model."
-    )
-    p.add_argument("--backbone", default="minilm", help="Backbone (built-in name or folder).")
     p.add_argument("--work_dir", default=None, help="Where runs go (default: a temporary folder).")
     p.add_argument("--keep_runs", action="store_true", help="Keep each setting's checkpoint folder.")
-    p.add_argument(
-        "--live_source",
-        action="store_true",
-        help="Workers import genpref from the working tree instead of a snapshot taken at start.",
-    )
+    p.add_argument("--live_source", action="store_true", help="Workers import genpref from the working tree.")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: run one setting
     p.add_argument("--worker_output", default=None, help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.quick:
+        given = {a.split("=")[0].lstrip("-") for a in (argv if argv is not None else sys.argv[1:])}
+        for key, value in QUICK.items():
+            if key not in given:
+                setattr(args, key, value)
+    return args
 
 
 # ---------------------------------------------------------------------------------------- worker
 
 
 def load_data(args: argparse.Namespace, work_dir: Path) -> dict:
-    """Training pairs, eval200 and the HH held-out split, with what was skipped."""
-    from genpref.data.load import load_preferences
+    """Training pairs (UltraFeedback + arena training prompts) and the three evaluation sets."""
+    from genpref.data.load import load_preferences, load_rankings
     from genpref.data.paths import shared_data_dir
+    from genpref.data.rankings import RankingPairConfig, pairs_from_rankings, split_by_prompt
 
     data_dir = shared_data_dir()
     if data_dir is None:
@@ -109,39 +136,53 @@ def load_data(args: argparse.Namespace, work_dir: Path) -> dict:
         name: load_preferences(data_dir / f, on_error="skip", rejects_path=work_dir / f"rejects_{name}.jsonl")
         for name, f in (("train", TRAIN_FILE), ("eval200", EVAL_FILE), ("hh", HH_FILE))
     }
-    train = list(reports["train"].examples)[: args.max_train]
+    arena = load_rankings(data_dir / ARENA_FILE, drop_empty_responses=True)
+    arena_train, arena_eval = split_by_prompt(arena.examples, args.arena_eval_fraction, seed=args.seed)
+    pair_rule = RankingPairConfig(
+        min_score_gap=args.arena_min_gap, max_pairs_per_prompt=args.arena_pairs_per_prompt
+    )
+    arena_pairs = pairs_from_rankings(arena_train, pair_rule)
+    uf = list(reports["train"].examples)
     hh_all = list(reports["hh"].examples)
-    hh = hh_all[-args.hh_eval :]
     return {
-        "train": train,
+        "train": uf + arena_pairs,
         "eval200": list(reports["eval200"].examples)[: args.max_eval],
-        "hh": hh,
+        "arena": arena_eval[: args.arena_eval_prompts],
+        "hh": hh_all[-args.hh_eval :],
         "summary": {
             name: {
                 "file": r.source,
                 "rows_read": r.n_read,
                 "rows_kept": len(r.examples),
                 "rows_skipped": len(r.rejected),
-                "skipped": [f"{origin}: {reason}" for origin, reason in r.rejected],
             }
             for name, r in reports.items()
         }
         | {
-            "train_used": len(train),
-            "hh_split": (
-                f"last {len(hh)} of {len(hh_all)} valid rows "
-                f"({hh[0].origin} .. {hh[-1].origin}); evaluation only"
-            ),
+            "train_pairs": {"ultrafeedback": len(uf), "arena": len(arena_pairs)},
+            "arena_prompts": {"train": len(arena_train), "eval": len(arena_eval[: args.arena_eval_prompts])},
+            "arena_pair_rule": f"grade gap >= {args.arena_min_gap}, ties never paired, <= {args.arena_pairs_per_prompt} per prompt",
+            "hh_split": f"last {min(args.hh_eval, len(hh_all))} of {len(hh_all)} valid rows; evaluation only",
         },
     }
+
+
+def _drop_lists(section: dict, keep_correct: bool = True) -> dict:
+    """A result section without its per-row probabilities (``correct`` kept for the paired tests)."""
+    out = {k: v for k, v in section.items() if k != "prob_chosen" and (keep_correct or k != "correct")}
+    if "best_of_n" in out:
+        out["best_of_n"] = _drop_lists(out["best_of_n"], keep_correct)
+    return out
 
 
 def run_worker(args: argparse.Namespace) -> None:
     """Train and evaluate one setting; write its figures to --worker_output."""
     import torch
 
-    from genpref.eval.rm_eval import evaluate_features
+    from genpref.data.rankings import RankingPairConfig
+    from genpref.eval.judge_eval import judge_pairs, judge_rankings
     from genpref.models.config import PreferenceModelConfig
+    from genpref.models.lora import LoraSettings
     from genpref.models.preference_model import PreferenceModel
     from genpref.train.config import OptimConfig, TrainConfig
     from genpref.train.rm import train_preference_model_on
@@ -150,67 +191,65 @@ def run_worker(args: argparse.Namespace) -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format=f"[{args.worker}] %(message)s")
-    name = args.worker
-    run_dir = Path(args.work_dir) / name
+    backbone, judge = SETTINGS[args.worker]
+    run_dir = Path(args.work_dir) / args.worker
     start = time.perf_counter()
-    load_at_start = os.getloadavg()[0]
     data = load_data(args, Path(args.work_dir))
+    model_kw = dict(JUDGES[judge])
+    if judge == "gpm":
+        model_kw |= dict(tau=args.gpm_tau, l2_normalize=args.gpm_l2)
+    finetune = BACKBONES[backbone]["finetune"]
     cfg = RMTrainConfig(
-        model=PreferenceModelConfig(backbone=args.backbone, max_length=args.max_length, **SETTINGS[name]),
-        optim=OptimConfig(lr=args.lr, head_lr=args.head_lr, warmup_ratio=0.1),
-        train=TrainConfig(
-            epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, log_every=10, progress=False
+        model=PreferenceModelConfig(
+            backbone=BACKBONES[backbone]["backbone"], max_length=args.max_length, **model_kw
         ),
-        eval_batch_size=32,
+        optim=OptimConfig(
+            lr=args.lora_lr if finetune == "lora" else args.lr, head_lr=args.head_lr, warmup_ratio=0.1
+        ),
+        train=TrainConfig(
+            epochs=100,
+            max_steps=args.steps,
+            batch_size=args.batch_size,
+            finetune=finetune,
+            lora=LoraSettings(dropout=0.0) if finetune == "lora" else LoraSettings(),
+            seed=args.seed,
+            log_every=10,
+            progress=False,
+        ),
         output_dir=str(run_dir),
     )
     t_train = time.perf_counter()
-    result = train_preference_model_on(cfg, data["train"], data["eval200"], overwrite=True)
-    train_seconds = time.perf_counter() - t_train  # tokenisation + training + eval200 scoring
-
+    result = train_preference_model_on(cfg, data["train"], None, overwrite=True)
+    train_seconds = time.perf_counter() - t_train
     t_eval = time.perf_counter()
     model = PreferenceModel.from_pretrained(result.final_dir)
-    metrics = {}
-    data["eval200_head"] = data["eval200"][: args.reload_check]
-    for split in ("hh", "eval200_head"):
-        feats = [model.featurize(ex) for ex in data[split]]
-        kept = [f for f in feats if f is not None]
-        metrics[split] = evaluate_features(model, kept, batch_size=32)
-        metrics[split]["dropped_by_truncation"] = len(feats) - len(kept)
-    eval_seconds = time.perf_counter() - t_eval
-
-    in_memory = result.eval_metrics["overall"]
-    n_check = len(metrics["eval200_head"]["prob_chosen"])
-    prob_gap = float(
-        torch.tensor(result.eval_metrics["prob_chosen"][:n_check])
-        .sub(torch.tensor(metrics["eval200_head"]["prob_chosen"]))
-        .abs()
-        .max()
-    )
-    log_rows = [
-        json.loads(line) for line in Path(result.metrics_path).read_text().splitlines() if line.strip()
-    ]
-    train_rows = [r for r in log_rows if "loss" in r]
+    arena_rule = RankingPairConfig(min_score_gap=args.arena_min_gap)
+    evals = {
+        "eval200": judge_pairs(model, data["eval200"]),
+        "arena": judge_rankings(
+            model,
+            data["arena"],
+            arena_rule,
+            best_of=4,
+            best_of_min_gap=args.arena_min_gap,
+            seed=args.seed,
+            progress=False,
+        ),
+        "hh": judge_pairs(model, data["hh"]),
+    }
     out = {
-        "setting": name,
-        "model_config": SETTINGS[name],
+        "setting": args.worker,
+        "backbone": backbone,
+        "judge": judge,
+        "model_config": model_kw | BACKBONES[backbone],
         "steps": result.steps,
-        "eval200": {k: v for k, v in in_memory.items()},
-        "eval200_prob_chosen": result.eval_metrics["prob_chosen"],
-        "reload_check_rows": n_check,
-        "reload_check_max_abs_prob_diff": prob_gap,
-        "hh": metrics["hh"]["overall"],
-        "hh_prob_chosen": metrics["hh"]["prob_chosen"],
-        "hh_dropped_by_truncation": metrics["hh"]["dropped_by_truncation"],
-        "final_train_loss_window": train_rows[-1]["loss"] if train_rows else None,
-        "final_train_accuracy_window": train_rows[-1]["accuracy"] if train_rows else None,
-        "train_curve": [{k: r[k] for k in ("step", "loss", "accuracy")} for r in train_rows],
+        "train_pairs_seen": result.steps * args.batch_size,
+        **{name: _drop_lists(section) for name, section in evals.items()},
         "train_seconds": train_seconds,
-        "hh_and_reload_eval_seconds": eval_seconds,
-        "torch_threads": torch.get_num_threads(),
+        "eval_seconds": time.perf_counter() - t_eval,
         "worker_seconds": time.perf_counter() - start,
         "cpu_seconds": _cpu_seconds(),
-        "loadavg_1min_start_end": [load_at_start, os.getloadavg()[0]],
+        "torch_threads": torch.get_num_threads(),
         "peak_rss_mib": peak_rss_mib(),
         "genpref_source": genpref_source(),
         "data": data["summary"],
@@ -229,21 +268,6 @@ def _cpu_seconds() -> float:
 
 
 # ---------------------------------------------------------------------------------------- parent
-
-
-def wilson(acc: float, n: int) -> list[float]:
-    from genpref.eval.stats import wilson_interval
-
-    return list(wilson_interval(acc * n, n))
-
-
-def mcnemar_exact(prob_a: list[float], prob_b: list[float]) -> dict:
-    """Exact two-sided McNemar test on per-row correctness (chosen wins iff P > 0.5; ties wrong)."""
-    a_only = sum(pa > 0.5 and not pb > 0.5 for pa, pb in zip(prob_a, prob_b))
-    b_only = sum(pb > 0.5 and not pa > 0.5 for pa, pb in zip(prob_a, prob_b))
-    n = a_only + b_only
-    tail = sum(math.comb(n, i) for i in range(0, min(a_only, b_only) + 1)) / 2**n if n else 1.0
-    return {"only_first_correct": a_only, "only_second_correct": b_only, "p_value": min(1.0, 2 * tail)}
 
 
 def snapshot_library(work_dir: Path) -> Path:
@@ -275,47 +299,21 @@ def run_parent(args: argparse.Namespace, argv: list[str] | None) -> dict:
     if not args.live_source:
         snapshot = snapshot_library(work_dir)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(snapshot), env.get("PYTHONPATH")]))
-    passthrough = [
-        f"--epochs={args.epochs}",
-        f"--hh_eval={args.hh_eval}",
-        f"--max_length={args.max_length}",
-        f"--batch_size={args.batch_size}",
-        f"--lr={args.lr}",
-        f"--head_lr={args.head_lr}",
-        f"--seed={args.seed}",
-        f"--backbone={args.backbone}",
-        f"--reload_check={args.reload_check}",
-        *([f"--threads={args.threads}"] if args.threads is not None else []),
-        f"--work_dir={work_dir}",
-        *([f"--max_train={args.max_train}"] if args.max_train is not None else []),
-        *([f"--max_eval={args.max_eval}"] if args.max_eval is not None else []),
-        *(["--keep_runs"] if args.keep_runs else []),
-    ]
+    skip = {"output", "settings", "worker", "worker_output", "work_dir", "quick", "live_source", "jobs"}
+    passthrough = [f"--work_dir={work_dir}"]
+    for key, value in vars(args).items():
+        if key in skip or value is None or value is False:
+            continue
+        passthrough.append(f"--{key}" if value is True else f"--{key}={value}")
     command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     result: dict = {
-        "benchmark": "rm_accuracy",
+        "benchmark": "rm_accuracy (judges)",
         "headline": {},
         "settings": {
             "command": command,
-            "backbone": args.backbone,
-            "finetune": "full",
-            "epochs": args.epochs,
-            "max_train": args.max_train,
-            "max_eval": args.max_eval,
-            "max_length": args.max_length,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "head_lr": args.head_lr,
-            "warmup_ratio": 0.1,
-            "scheduler": "cosine",
-            "seed": args.seed,
-            "torch_threads_per_worker": args.threads,
-            "concurrent_jobs": args.jobs,
+            **{k: v for k, v in vars(args).items() if k not in ("worker", "worker_output")},
             "library": "working tree (live)" if args.live_source else "snapshot of genpref taken at start",
-            "settings": {s: SETTINGS[s] for s in settings},
-            "train_data": TRAIN_FILE,
-            "eval_in_distribution": EVAL_FILE,
-            "eval_out_of_distribution": f"{HH_FILE} (last {args.hh_eval} valid rows; never trained on)",
+            "settings": {s: BACKBONES[SETTINGS[s][0]] | JUDGES[SETTINGS[s][1]] for s in settings},
         },
         "machine": machine_info(),
         "rows": [],
@@ -359,9 +357,9 @@ def run_parent(args: argparse.Namespace, argv: list[str] | None) -> dict:
             row.pop("data", None)
             result["rows"].append(row)
             result["rows"].sort(key=lambda r: settings.index(r["setting"]))
-            e, h = row["eval200"], row["hh"]
+            e, a, h = row["eval200"]["overall"], row["arena"]["overall"], row["hh"]["overall"]
             print(
-                f"=== {name}: eval200 {e['accuracy']:.4f}  hh {h['accuracy']:.4f}  {seconds:.0f} s wall, "
+                f"=== {name}: eval200 {e['accuracy']:.4f}  arena {a['accuracy']:.4f}  hh {h['accuracy']:.4f}  {seconds:.0f} s wall, "
                 f"{row['cpu_seconds']:.0f} s CPU, {row['peak_rss_mib']:.0f} MiB",
                 file=sys.stderr,
                 flush=True,
@@ -379,67 +377,73 @@ def run_parent(args: argparse.Namespace, argv: list[str] | None) -> dict:
     return result
 
 
+def _in_distribution_correct(row: dict) -> list[bool]:
+    return list(row["eval200"]["correct"]) + list(row["arena"]["correct"])
+
+
 def summarise(result: dict) -> None:
-    """Intervals per row; headline, best GPM and paired tests from the rows so far."""
-    for row in result["rows"]:
-        row["eval200_accuracy_ci95"] = wilson(row["eval200"]["accuracy"], row["eval200"]["n"])
-        row["hh_accuracy_ci95"] = wilson(row["hh"]["accuracy"], row["hh"]["n"])
-    sources = {r["genpref_source"]["sha256"] for r in result["rows"]}
-    result["all_settings_same_genpref_source"] = len(sources) <= 1
-    rows = {r["setting"]: r for r in result["rows"]}
-    gpms = [r for r in result["rows"] if r["setting"].startswith("gpm")]
-    best = max(gpms, key=lambda r: r["eval200"]["accuracy"], default=None)  # first of equals wins
-    bt = rows.get("bt")
-    headline = {}
-    if bt is not None:
-        headline["bt_accuracy_eval200"] = bt["eval200"]["accuracy"]
-    if best is not None:
-        headline["gpm_accuracy_eval200"] = best["eval200"]["accuracy"]
-    if bt is not None:
-        headline["bt_accuracy_hh"] = bt["hh"]["accuracy"]
-    if best is not None:
-        headline["gpm_accuracy_hh"] = best["hh"]["accuracy"]
-        headline["best_gpm_setting"] = best["setting"]
-        result["best_gpm_setting"] = best["setting"]
+    """Headline, best judge and the pooled paired GPM − BT difference from the rows so far."""
+    from genpref.eval.paired import mcnemar_test, paired_bootstrap
+
+    rows = result["rows"]
+    result["all_settings_same_genpref_source"] = len({r["genpref_source"]["sha256"] for r in rows}) <= 1
+    if not rows:
+        return
+    best = max(
+        rows, key=lambda r: (r["eval200"]["overall"]["accuracy"] + r["arena"]["overall"]["accuracy"]) / 2
+    )
+    headline = {
+        "best_judge": best["setting"],
+        "best_judge_accuracy_eval200": best["eval200"]["overall"]["accuracy"],
+        "best_judge_accuracy_arena": best["arena"]["overall"]["accuracy"],
+        "length_baseline_eval200": best["eval200"]["length_baseline"]["accuracy"],
+        "length_baseline_arena": best["arena"]["length_baseline"]["accuracy"],
+    }
+    by_name = {r["setting"]: r for r in rows}
+    bt, gpm = [], []
+    for backbone in BACKBONES:
+        if f"{backbone}_bt" in by_name and f"{backbone}_gpm" in by_name:
+            bt += _in_distribution_correct(by_name[f"{backbone}_bt"])
+            gpm += _in_distribution_correct(by_name[f"{backbone}_gpm"])
+    if bt:
+        boot = paired_bootstrap(bt, gpm, seed=0)
+        headline["gpm_minus_bt_pooled"] = boot["difference"]
+        headline["gpm_minus_bt_pooled_ci_low"] = boot["ci95"][0]
+        result["gpm_minus_bt_pooled"] = {"bootstrap": boot, "mcnemar": mcnemar_test(bt, gpm)}
+    headline["train_minutes"] = best["train_seconds"] / 60
     result["headline"] = headline
-    if bt is not None and best is not None:
-        result["bt_vs_best_gpm_mcnemar"] = {
-            split: mcnemar_exact(bt[f"{split}_prob_chosen"], best[f"{split}_prob_chosen"])
-            for split in ("eval200", "hh")
-        }
-    if gpms:
-        result["best_gpm_on_hh_for_reference"] = max(gpms, key=lambda r: r["hh"]["accuracy"])["setting"]
 
 
 def print_table(result: dict) -> None:
+    def acc(row, split):
+        return row[split]["overall"]["accuracy"]
+
     rows = [
         {
             "setting": r["setting"],
-            "eval200": r["eval200"]["accuracy"],
-            "eval200_ll": r["eval200"]["log_loss"],
-            "hh": r["hh"]["accuracy"],
-            "hh_ll": r["hh"]["log_loss"],
-            "seconds": r["wall_seconds"],
-            "cpu": r["cpu_seconds"],
-            "rss": r["peak_rss_mib"],
+            "eval200": acc(r, "eval200"),
+            "len200": r["eval200"]["length_baseline"]["accuracy"],
+            "arena": acc(r, "arena"),
+            "len_arena": r["arena"]["length_baseline"]["accuracy"],
+            "bo4": r["arena"]["best_of_n"]["accuracy"],
+            "tau": r["arena"]["ranking"]["kendall_tau"],
+            "hh": acc(r, "hh"),
+            "minutes": r["train_seconds"] / 60,
         }
         for r in result["rows"]
     ]
-    print(
-        format_table(
-            rows,
-            [
-                ("setting", "setting", ""),
-                ("eval200", "eval200 acc", ".4f"),
-                ("eval200_ll", "log-loss", ".3f"),
-                ("hh", "HH acc (OOD)", ".4f"),
-                ("hh_ll", "log-loss", ".3f"),
-                ("seconds", "wall s", ".0f"),
-                ("cpu", "CPU s", ".0f"),
-                ("rss", "peak RSS MiB", ".0f"),
-            ],
-        )
-    )
+    columns = [
+        ("setting", "setting", ""),
+        ("eval200", "eval200", ".4f"),
+        ("len200", "longer wins", ".4f"),
+        ("arena", "arena pairs", ".4f"),
+        ("len_arena", "longer wins", ".4f"),
+        ("bo4", "arena best-of-4", ".4f"),
+        ("tau", "arena tau", ".3f"),
+        ("hh", "HH (OOD)", ".4f"),
+        ("minutes", "train min", ".1f"),
+    ]
+    print(format_table(rows, columns))
     print(f"headline: {result['headline']}")
     if result["failed"]:
         print(f"FAILED: {result['failed']}")

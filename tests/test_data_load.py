@@ -13,9 +13,9 @@ from genpref.data.load import (
     LoadReport,
     load_preferences,
     load_rankings,
-    pairs_from_rankings,
 )
 from genpref.data.paths import ENV_VAR, shared_data_dir
+from genpref.data.rankings import pairs_from_rankings
 from genpref.data.readers import read_records
 from genpref.data.types import PreferenceExample, RankingExample
 from genpref.errors import DataError

@@ -39,7 +39,7 @@ def _build(parser: ArgumentParser, namespace, cls):
 
 def commands() -> dict[tuple[str, ...], tuple[type, str]]:
     """Subcommand words → (argument dataclass, one-line help)."""
-    from genpref.commands import DataCyclesArgs, DataCyclicArgs, DemoArgs, EvalArgs, ScoreArgs
+    from genpref.commands import CompareArgs, DataCyclesArgs, DataCyclicArgs, DemoArgs, EvalArgs, ScoreArgs
     from genpref.cyclic.experiment import CyclicBenchArgs
     from genpref.selfplay.config import SelfPlayConfig
     from genpref.selfplay.nash import NashBenchArgs
@@ -49,6 +49,7 @@ def commands() -> dict[tuple[str, ...], tuple[type, str]]:
     return {
         ("rm", "train"): (RMTrainConfig, "train a BT, GPM or PairPM preference model"),
         ("rm", "eval"): (EvalArgs, "evaluate a preference model on comparison data"),
+        ("rm", "compare"): (CompareArgs, "two checkpoints on the same rows: McNemar and paired bootstrap"),
         ("rm", "score"): (ScoreArgs, "score comparisons or rank multi-response rows"),
         ("po", "train"): (
             POTrainConfig,
@@ -70,6 +71,10 @@ def commands() -> dict[tuple[str, ...], tuple[type, str]]:
 def build_parser(key: tuple[str, ...]) -> ArgumentParser:
     cls, _ = commands()[key]
     return _dataclass_parser(cls, "genpref " + " ".join(key))
+
+
+POSITIONAL: dict[tuple[str, ...], tuple[str, ...]] = {("rm", "compare"): ("model_a", "model_b")}
+"""Fields a command takes as leading positional arguments (default: ``data``, when it has that field)."""
 
 
 def _usage() -> str:
@@ -99,8 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     parser = build_parser(key)
     rest = argv[len(key) :]
-    if rest and not rest[0].startswith("-") and "data" in {f.name for f in fields(table[key][0])}:
-        rest = ["--data", *rest]  # `genpref data cycles FILE` == `--data FILE`
+    positional = POSITIONAL.get(key, ("data",) if "data" in {f.name for f in fields(table[key][0])} else ())
+    leading = []
+    while rest and not rest[0].startswith("-") and len(leading) // 2 < len(positional):
+        leading += [f"--{positional[len(leading) // 2]}", rest.pop(0)]
+    rest = (
+        leading + rest
+    )  # `genpref data cycles FILE` == `--data FILE`; `rm compare A B` == `--model_a A --model_b B`
     namespace = parser.parse_args(rest)  # exits 2 with a message on unknown/invalid options
     from genpref import commands as command_impl
 

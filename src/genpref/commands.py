@@ -8,31 +8,70 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from genpref.data.rankings import RankingPairConfig
 from genpref.errors import ConfigError
 
 log = logging.getLogger("genpref")
 
 
-@dataclass
-class EvalArgs:
-    """genpref rm eval: accuracy, mean P(chosen), log-loss, calibration and per-subset tables."""
+@dataclass(kw_only=True)
+class _EvalOptions:
+    """Options shared by genpref rm eval and genpref rm compare."""
 
-    model: str
-    """Checkpoint folder written by genpref rm train (e.g. runs/rm/final)."""
     data: str
-    """Comparisons to evaluate: JSONL/JSON/Parquet/CSV file or hub dataset name."""
+    """Rows to evaluate: comparisons (prompt/chosen/rejected), ranking rows (prompt/responses/scores) or
+    RewardBench-2 rows (prompt, chosen: [..], rejected: [..], subset); JSONL/JSON/Parquet/CSV or hub name."""
     output: str | None = None
     """Write the results as JSON here."""
     split: str = "test"
     """Split name for hub datasets."""
     batch_size: int = 32
-    """Comparisons per forward batch."""
+    """Comparisons (or responses of one prompt) per forward batch."""
     on_error: Literal["raise", "skip"] = "raise"
     """Bad rows: raise, or skip into the rejects file."""
     rejects: str | None = None
     """Rejects file for on_error=skip (default: next to output, or rejects.jsonl)."""
     limit: int | None = None
     """Evaluate at most this many rows."""
+    ranking: RankingPairConfig = field(default_factory=RankingPairConfig)
+    """Ranking rows: which response pairs are scored as comparisons."""
+    best_of: int = 4
+    """Ranking rows: size of the best-of-N sets (one top-scored response and best_of - 1 others)."""
+    best_of_min_gap: float = 1.0
+    """Ranking rows: a best-of-N set's rejected responses score at least this much below its chosen."""
+    seed: int = 0
+    """Seed for drawing the best-of-N sets from ranking rows (and for the bootstrap of rm compare)."""
+
+    def __post_init__(self) -> None:
+        if self.best_of < 2:
+            raise ConfigError(f"best_of must be >= 2, got {self.best_of}")
+        if self.best_of_min_gap <= 0:
+            raise ConfigError(
+                f"best_of_min_gap must be > 0 (a tie has no right answer), got {self.best_of_min_gap}"
+            )
+
+
+@dataclass(kw_only=True)
+class EvalArgs(_EvalOptions):
+    """genpref rm eval: accuracy with 95% intervals beside the 'longer response wins' baseline, a
+    length-bias table, log-loss, calibration and per-subset tables; for ranking rows also Kendall tau,
+    Spearman rho, top-1 and best-of-4; for RewardBench-2 rows (chosen: [..], rejected: [..]) best-of-N."""
+
+    model: str
+    """Checkpoint folder written by genpref rm train (e.g. runs/rm/final)."""
+
+
+@dataclass(kw_only=True)
+class CompareArgs(_EvalOptions):
+    """genpref rm compare A B --data F: two checkpoints on the same rows, McNemar's test on per-row
+    correctness (exact binomial below 25 discordant rows) and a paired bootstrap interval on B - A."""
+
+    model_a: str
+    """First checkpoint folder (A)."""
+    model_b: str
+    """Second checkpoint folder (B); differences are B - A."""
+    n_boot: int = 10_000
+    """Bootstrap replicates."""
 
 
 @dataclass
@@ -150,45 +189,72 @@ def cycle_report_file(args: DataCyclesArgs):
     return report
 
 
-def evaluate_file(args: EvalArgs) -> dict:
-    """Evaluate a checkpoint on a data file; optionally write JSON. Returns the results dict."""
-    from genpref.data.load import load_preferences
-    from genpref.eval.rm_eval import evaluate_features
-    from genpref.models.preference_model import PreferenceModel
+def _eval_rows(args: EvalArgs):
+    from genpref.eval.judge_eval import load_eval_rows
 
-    model = PreferenceModel.from_pretrained(args.model)
     rejects = args.rejects or (
         str(Path(args.output).with_suffix(".rejects.jsonl")) if args.output else "rejects.jsonl"
     )
-    report = load_preferences(
-        args.data, split=args.split, on_error=args.on_error, rejects_path=rejects, limit=args.limit
+    data = load_eval_rows(
+        args.data,
+        split=args.split,
+        on_error=args.on_error,
+        rejects_path=rejects,
+        limit=args.limit,
+        ranking=args.ranking,
     )
-    log.info(report.summary())
-    feats = [model.featurize(ex) for ex in report.examples]
-    kept = [f for f in feats if f is not None]
-    if len(kept) < len(feats):
-        log.info(f"{len(feats) - len(kept)} rows dropped by truncation policy 'drop'")
-    results = evaluate_features(model, kept, args.batch_size)
-    results["model"], results["data"] = str(args.model), str(args.data)
-    overall = results["overall"]
-    print(f"{'subset':<28}{'n':>6}{'accuracy':>10}{'P(chosen)':>11}{'log-loss':>10}{'ECE':>8}")
-    for name, m in [("all", overall), *results["subsets"].items()]:
-        print(
-            f"{name:<28}{m['n']:>6}{m['accuracy']:>10.4f}{m['mean_prob_chosen']:>11.4f}{m['log_loss']:>10.4f}{m['ece']:>8.4f}"
+    log.info(f"{data.report.summary()} ({data.layout})")
+    return data
+
+
+def _judge(model_dir: str, data, args: EvalArgs) -> dict:
+    from genpref.eval.judge_eval import judge_rows
+    from genpref.models.preference_model import PreferenceModel
+
+    model = PreferenceModel.from_pretrained(model_dir)
+    kwargs = {}
+    if data.layout == "rankings":
+        kwargs = dict(
+            pair_config=args.ranking,
+            best_of=args.best_of,
+            best_of_min_gap=args.best_of_min_gap,
+            seed=args.seed,
         )
-    for section, value in results.get("rewardbench", {}).items():
-        print(f"RewardBench {section}: {value:.4f}")
-    if "pairpm_consistency" in results:
-        c = results["pairpm_consistency"]
-        print(
-            f"PairPM order consistency: mean |P(a≻b)+P(b≻a)-1| = {c['mean_abs_deviation']:.4f}, "
-            f"max {c['max_abs_deviation']:.4f}, winner flips with order in {c['order_disagreement']:.2%} of rows"
-        )
-    if args.output:
+    results = judge_rows(model, data, args.batch_size, **kwargs)
+    results["model"], results["data"] = str(model_dir), str(args.data)
+    return results
+
+
+def _write_json(path: str | None, results: dict) -> None:
+    if path:
         from genpref.train.checkpoint import atomic_write_text
 
-        atomic_write_text(Path(args.output), json.dumps(results, indent=2))
-        print(f"wrote {args.output}")
+        atomic_write_text(Path(path), json.dumps(results, indent=2))
+        print(f"wrote {path}")
+
+
+def evaluate_file(args: EvalArgs) -> dict:
+    """Evaluate a checkpoint on a data file (pairs, rankings or best-of-N rows); optionally write JSON."""
+    from genpref.eval.judge_report import format_eval
+
+    results = _judge(args.model, _eval_rows(args), args)
+    print(format_eval(results))
+    _write_json(args.output, results)
+    return results
+
+
+def compare_files(args: CompareArgs) -> dict:
+    """Evaluate two checkpoints on the same rows and test the difference; optionally write JSON."""
+    from genpref.eval.judge_eval import compare_results
+    from genpref.eval.judge_report import format_compare, format_eval
+
+    data = _eval_rows(args)
+    results = {name: _judge(path, data, args) for name, path in (("a", args.model_a), ("b", args.model_b))}
+    for name, path in (("A", args.model_a), ("B", args.model_b)):
+        print(f"--- {name}: {path}\n{format_eval(results[name.lower()])}")
+    results["comparison"] = compare_results(results["a"], results["b"], n_boot=args.n_boot, seed=args.seed)
+    print(format_compare(results["comparison"], args.model_a, args.model_b))
+    _write_json(args.output, results)
     return results
 
 
@@ -258,6 +324,8 @@ def run(key: tuple[str, ...], config) -> None:
             )
     elif key == ("rm", "eval"):
         evaluate_file(config)
+    elif key == ("rm", "compare"):
+        compare_files(config)
     elif key == ("rm", "score"):
         score_file(config)
     elif key == ("po", "train"):

@@ -23,7 +23,7 @@ Optional fields: ``prob`` (probability that chosen wins, in [0, 1]; becomes ``la
 ``margin`` (a finite number), ``subset`` (a string). Unknown fields are ignored.
 
 Ranking rows ``{"prompt", "responses": [str | [assistant message]], "scores"?: [number]}`` (K >= 2)
-normalise to :class:`~genpref.data.types.RankingExample`.
+normalise to :class:`~genpref.data.types.RankingExample`; ``genpref.data.rankings`` turns them into pairs.
 
 Every bad row is a :class:`~genpref.errors.DataError` naming the source, line, field and a fix.
 With ``on_error="skip"`` bad rows (including lines that are not valid JSON) are skipped and recorded;
@@ -228,8 +228,29 @@ def _preference_from_row(row: dict, origin: str = "") -> PreferenceExample:
     return PreferenceExample(prompt, chosen, rejected, prob, margin, subset, origin)
 
 
-def _ranking_from_row(row: dict, origin: str = "") -> RankingExample:
+def _drop_empty_responses(row: dict) -> dict:
+    """``row`` without its empty or whitespace-only responses (and their scores), if it has any."""
+    raw, scores = row.get("responses"), row.get("scores")
+    if not isinstance(raw, list):
+        return row
+    keep = [i for i, r in enumerate(raw) if not (isinstance(r, str) and not r.strip())]
+    if len(keep) == len(raw):
+        return row
+    fixed = {**row, "responses": [raw[i] for i in keep]}
+    if isinstance(scores, list) and len(scores) == len(raw):
+        fixed["scores"] = [scores[i] for i in keep]
+    return fixed
+
+
+def _ranking_from_row(row: dict, origin: str = "", drop_empty: bool = False) -> RankingExample:
     """One raw ranking row as a :class:`RankingExample`; raises ``_Bad``."""
+    if drop_empty:
+        dropped = _drop_empty_responses(row)
+        if dropped is not row:
+            logger.info(
+                "%s: dropped %d empty responses", origin, len(row["responses"]) - len(dropped["responses"])
+            )
+            row = dropped
     prompt = _prompt(_require(row, "prompt"))
     raw = _require(row, "responses")
     if not isinstance(raw, list) or len(raw) < 2:
@@ -329,34 +350,17 @@ def load_rankings(
     on_error: OnError = "raise",
     rejects_path: str | Path | None = None,
     limit: int | None = None,
+    drop_empty_responses: bool = False,
 ) -> LoadReport:
     """Load ranking rows (a prompt with K >= 2 responses) as :class:`RankingExample` s.
 
-    Arguments as for :func:`load_preferences`.
+    Arguments as for :func:`load_preferences`, and ``drop_empty_responses``: remove empty or
+    whitespace-only responses (with their scores) from a row instead of rejecting the row, logging
+    each at INFO level (a failed answer among many graded ones; the row is still bad if fewer than 2
+    responses remain).
     """
-    return _load(source, split, on_error, rejects_path, limit, _ranking_from_row)
 
+    def normalise(row: dict, origin: str) -> RankingExample:
+        return _ranking_from_row(row, origin, drop_empty_responses)
 
-def pairs_from_rankings(rankings: Iterable[RankingExample]) -> list[PreferenceExample]:
-    """Every pair of responses with distinct scores, the higher-scored one as ``chosen``.
-
-    Pairs are emitted in response order (i < j). Tied pairs carry no preference: they are skipped
-    and their number is logged at INFO level. Rankings without scores raise a DataError.
-    """
-    pairs: list[PreferenceExample] = []
-    n_ties = 0
-    for ranking in rankings:
-        if ranking.scores is None:
-            raise DataError("ranking has no scores to order its responses", source=ranking.origin or None)
-        for i in range(len(ranking.responses)):
-            for j in range(i + 1, len(ranking.responses)):
-                si, sj = ranking.scores[i], ranking.scores[j]
-                if si == sj:
-                    n_ties += 1
-                    continue
-                hi, lo = (i, j) if si > sj else (j, i)
-                chosen, rejected = ranking.responses[hi], ranking.responses[lo]
-                pairs.append(PreferenceExample(ranking.prompt, chosen, rejected, origin=ranking.origin))
-    if n_ties:
-        logger.info("pairs_from_rankings: skipped %d tied pairs, kept %d", n_ties, len(pairs))
-    return pairs
+    return _load(source, split, on_error, rejects_path, limit, normalise)

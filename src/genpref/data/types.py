@@ -56,6 +56,24 @@ class RankingExample:
 
 
 @dataclass(frozen=True)
+class BestOfNExample:
+    """One prompt with chosen response(s) and several rejected ones (RewardBench 2's row layout).
+
+    A judge is right on the row iff it puts every chosen response above every rejected one.
+    """
+
+    prompt: Prompt
+    chosen: tuple[str, ...]
+    rejected: tuple[str, ...]
+    subset: str | None = None
+    origin: str = ""
+
+    @property
+    def conversational(self) -> bool:
+        return isinstance(self.prompt, list)
+
+
+@dataclass(frozen=True)
 class CompletionExample:
     """One prompt with one completion: SFT data, or KTO's unpaired data with a desirability label."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from genpref.data.rankings import RankingPairConfig
 from genpref.errors import ConfigError
 from genpref.models.lora import LoraSettings
 
@@ -105,7 +106,8 @@ class DataConfig:
     eval_split: str = "test"
     """Split name for hub datasets (eval)."""
     eval_fraction: float = 0.0
-    """Fraction of train held out for evaluation when eval is not given."""
+    """Fraction of train's prompts held out for evaluation when eval is not given (split by prompt:
+    all comparisons of a prompt land on the same side)."""
     on_error: Literal["raise", "skip"] = "raise"
     """Bad rows: raise (stop with file, line, field) or skip (written to the rejects file)."""
     rejects: str | None = None
@@ -114,3 +116,5 @@ class DataConfig:
     """Use at most this many training rows (after validation)."""
     eval_limit: int | None = None
     """Use at most this many evaluation rows."""
+    ranking: RankingPairConfig = field(default_factory=RankingPairConfig)
+    """How ranking rows (prompt, responses, scores) become pairs (preference-model training only)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from genpref.data.load import load_preferences
+from genpref.data.rankings import load_comparisons, split_by_prompt
 from genpref.data.types import PreferenceExample
 from genpref.errors import ConfigError
 from genpref.eval.rm_eval import evaluate_features
@@ -46,26 +46,28 @@ def load_train_eval(
     if cfg.data.train is None:
         raise ConfigError("data.train is required.\n  fix: pass --data.train FILE (or set it in --config)")
     rejects = cfg.data.rejects or str(output_dir / "rejects.jsonl")
-    report = load_preferences(
-        cfg.data.train, split=cfg.data.split, on_error=cfg.data.on_error, rejects_path=rejects
+    report = load_comparisons(
+        cfg.data.train,
+        split=cfg.data.split,
+        on_error=cfg.data.on_error,
+        rejects_path=rejects,
+        ranking=cfg.data.ranking,
     )
     log.info(report.summary())
     train = list(report.examples)
     if cfg.data.eval is not None:
-        ev = load_preferences(
+        ev = load_comparisons(
             cfg.data.eval,
             split=cfg.data.eval_split,
             on_error=cfg.data.on_error,
             rejects_path=str(output_dir / "rejects_eval.jsonl"),
+            ranking=cfg.data.ranking,
         )
         log.info(ev.summary())
         evals = list(ev.examples)
     elif cfg.data.eval_fraction > 0:
-        gen = torch.Generator().manual_seed(cfg.train.seed)
-        order = torch.randperm(len(train), generator=gen).tolist()
-        n_eval = max(1, int(round(cfg.data.eval_fraction * len(train))))
-        evals = [train[i] for i in order[:n_eval]]
-        train = [train[i] for i in sorted(order[n_eval:])]
+        train, evals = split_by_prompt(train, cfg.data.eval_fraction, seed=cfg.train.seed)
+        log.info(f"held out {len(evals)} comparisons by prompt (data.eval_fraction={cfg.data.eval_fraction})")
     else:
         evals = []
     if cfg.data.limit is not None:
