@@ -7,7 +7,7 @@ import torch
 from tiny_checkpoints import trained_checkpoint
 from tiny_models import tiny_llama
 
-from genpref.integrations.engine import LocalForwards, consecutive_groups, group_rewards
+from genpref.integrations.engine import LocalForwards, prompt_groups, group_rewards
 from genpref.integrations.trl import GenprefPairwiseJudge, GenprefReward
 from genpref.models import scores as S
 from genpref.models.preference_model import PreferenceModel
@@ -29,9 +29,9 @@ def test_group_mean_vs_mixture_matches_per_group():
     assert S.gpm_score_vs_group_mixture(emb[:1], torch.zeros(1, dtype=torch.long)).item() == 0.0
 
 
-def test_consecutive_groups():
-    assert consecutive_groups(["a", "a", "b", "a"]).tolist() == [0, 0, 1, 2]
-    assert consecutive_groups([CHAT, CHAT, "x"]).tolist() == [0, 0, 1]
+def test_prompt_groups():
+    assert prompt_groups(["a", "a", "b", "a"]).tolist() == [0, 0, 1, 0]
+    assert prompt_groups([CHAT, CHAT, "x"]).tolist() == [0, 0, 1]
 
 
 @pytest.mark.parametrize("kind", ["gpm_bert", "gpm_llama", "bt_bert", "pairpm_bert"])

@@ -15,6 +15,7 @@ Group-relative rewards (:func:`group_rewards`), for the K completions y_1..y_K o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -72,20 +73,18 @@ class LocalForwards:
         )
 
 
-def consecutive_groups(prompts: Sequence[Prompt]) -> Tensor:
-    """Group id per row: a run of consecutive equal prompts is one group.
+def prompt_groups(prompts: Sequence[Prompt]) -> Tensor:
+    """Group id per row: rows with equal prompts form one group (ids in order of first appearance).
 
-    TRL's GRPO/RLOO trainers and OpenRLHF lay the K samples of a prompt out consecutively.
+    TRL's GRPO/RLOO trainers and OpenRLHF send the K samples of a prompt in one call; a prompt that
+    occurs twice in a call gives one larger group (more samples of the same policy's mixture).
 
     Returns:
         (N,) long ids 0..G-1.
     """
-    ids, current = [], -1
-    for i, prompt in enumerate(prompts):
-        if i == 0 or prompt != prompts[i - 1]:
-            current += 1
-        ids.append(current)
-    return torch.tensor(ids, dtype=torch.long)
+    ids: dict[str, int] = {}
+    keys = [p if isinstance(p, str) else json.dumps(p, sort_keys=True) for p in prompts]
+    return torch.tensor([ids.setdefault(key, len(ids)) for key in keys], dtype=torch.long)
 
 
 def group_rewards(
@@ -99,9 +98,9 @@ def group_rewards(
 
     Args:
         prompts, responses: N rows.
-        groups: (N,) group ids; default :func:`consecutive_groups`. Rows of a group must share a prompt.
+        groups: (N,) group ids; default :func:`prompt_groups`. Rows of a group must share a prompt.
     """
-    groups = consecutive_groups(prompts) if groups is None else groups
+    groups = prompt_groups(prompts) if groups is None else groups
     if model.config.type == "pairpm":
         members = [torch.nonzero(groups == g).flatten().tolist() for g in range(int(groups.max()) + 1)]
         pairs = [(i, j) for m in members for i in m for j in m if i != j]

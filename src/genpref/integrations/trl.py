@@ -7,8 +7,7 @@
 
 :class:`GenprefReward` is a callable ``(prompts, completions, **kwargs) -> list[float]``, the form
 ``GRPOTrainer`` / ``RLOOTrainer`` (and TRL's online-DPO trainer) accept in ``reward_funcs``. The rows
-of one call are grouped by prompt (consecutive equal prompts: the trainer's K generations of one
-prompt) and scored with :func:`genpref.integrations.engine.group_rewards`: GPM, each completion
+of one call are grouped by prompt (equal prompts: the trainer's K generations of one prompt) and scored with :func:`genpref.integrations.engine.group_rewards`: GPM, each completion
 against the uniform mixture of its group (K forwards per group); BT, its scalar reward; PairPM, its
 mean win-probability within the group (K(K−1) forwards). Under several processes each process scores
 the completions it holds; a group split across processes is scored within each part.
