@@ -7,7 +7,7 @@ import torch
 from tiny_checkpoints import trained_checkpoint
 from tiny_models import tiny_llama
 
-from genpref.integrations.engine import LocalForwards, prompt_groups, group_rewards
+from genpref.integrations.engine import LocalForwards, group_rewards, prompt_groups
 from genpref.integrations.trl import GenprefPairwiseJudge, GenprefReward
 from genpref.models import scores as S
 from genpref.models.preference_model import PreferenceModel
