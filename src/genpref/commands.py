@@ -302,8 +302,12 @@ def run(key: tuple[str, ...], config) -> None:
 
         print(f"wrote {export_checkpoint(config.model, config.output, config.format)}")
     elif key == ("serve",):
-        from genpref.serve.app import serve
-
+        try:
+            from genpref.serve.app import serve
+        except ImportError as exc:
+            raise ConfigError(
+                f"genpref serve needs fastapi and uvicorn ({exc}).\n  fix: pip install 'genpref[serve]'"
+            ) from exc
         serve(config)
     elif key == ("demo",):
         from genpref.demo import run_demo
