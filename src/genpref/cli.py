@@ -3,6 +3,7 @@
     genpref rm train --config configs/rm_gpm_minilm.yaml --train.epochs 2
     genpref rm eval  --model runs/rm/final --data eval.jsonl --output results.json
     genpref rm score --model runs/rm/final --data rows.jsonl --output scores.jsonl
+    genpref serve --model runs/rm/final --port 8000
     genpref demo
 
 Every subcommand is also a Python function (see the README). Errors caused by input or config
@@ -39,10 +40,19 @@ def _build(parser: ArgumentParser, namespace, cls):
 
 def commands() -> dict[tuple[str, ...], tuple[type, str]]:
     """Subcommand words → (argument dataclass, one-line help)."""
-    from genpref.commands import CompareArgs, DataCyclesArgs, DataCyclicArgs, DemoArgs, EvalArgs, ScoreArgs
+    from genpref.commands import (
+        CompareArgs,
+        DataCyclesArgs,
+        DataCyclicArgs,
+        DemoArgs,
+        EvalArgs,
+        ExportArgs,
+        ScoreArgs,
+    )
     from genpref.cyclic.experiment import CyclicBenchArgs
     from genpref.selfplay.config import SelfPlayConfig
     from genpref.selfplay.nash import NashBenchArgs
+    from genpref.serve.config import ServeArgs
     from genpref.train.po_config import POTrainConfig, SFTConfig
     from genpref.train.rm_config import RMTrainConfig
 
@@ -51,6 +61,8 @@ def commands() -> dict[tuple[str, ...], tuple[type, str]]:
         ("rm", "eval"): (EvalArgs, "evaluate a preference model on comparison data"),
         ("rm", "compare"): (CompareArgs, "two checkpoints on the same rows: McNemar and paired bootstrap"),
         ("rm", "score"): (ScoreArgs, "score comparisons or rank multi-response rows"),
+        ("rm", "export"): (ExportArgs, "export a checkpoint for other tools (hf-seqcls, paper layout)"),
+        ("serve",): (ServeArgs, "HTTP reward server: OpenRLHF /get_reward, /score, /prob, /rank"),
         ("po", "train"): (
             POTrainConfig,
             "offline preference optimisation: DPO, IPO, KTO, SimPO, ORPO, SPPO, ...",

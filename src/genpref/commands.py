@@ -93,6 +93,19 @@ class ScoreArgs:
 
 
 @dataclass
+class ExportArgs:
+    """genpref rm export: a checkpoint in another tool's format."""
+
+    model: str
+    """Checkpoint folder written by genpref rm train."""
+    output: str
+    """Folder to write (must not exist, or be empty)."""
+    format: Literal["hf-seqcls", "paper"] = "hf-seqcls"
+    """hf-seqcls: a BT decoder as transformers AutoModelForSequenceClassification (num_labels 1);
+    paper: a GPM decoder in the GPM authors' released layout (value_head, prompt_head on the causal LM)."""
+
+
+@dataclass
 class DemoArgs:
     """genpref demo: the main job on built-in defaults (cyclic experiment, BT vs GPM, GPO self-play)."""
 
@@ -356,6 +369,18 @@ def run(key: tuple[str, ...], config) -> None:
         build_cyclic_files(config)
     elif key == ("data", "cycles"):
         cycle_report_file(config)
+    elif key == ("rm", "export"):
+        from genpref.models.export import export_checkpoint
+
+        print(f"wrote {export_checkpoint(config.model, config.output, config.format)}")
+    elif key == ("serve",):
+        try:
+            from genpref.serve.app import serve
+        except ImportError as exc:
+            raise ConfigError(
+                f"genpref serve needs fastapi and uvicorn ({exc}).\n  fix: pip install 'genpref[serve]'"
+            ) from exc
+        serve(config)
     elif key == ("demo",):
         from genpref.demo import run_demo
 

@@ -29,7 +29,7 @@ def from_paper_state_dict(
     hf_config,
     tokenizer,
     *,
-    tau: float = 0.1,
+    tau: float | None = None,
     max_length: int = 4096,
     base_prefix: str | None = None,
 ) -> PreferenceModel:
@@ -39,6 +39,8 @@ def from_paper_state_dict(
         state_dict: backbone weights under ``base_prefix`` + ``value_head.weight`` (+ ``prompt_head.weight``).
         hf_config: the transformers config of the causal LM.
         tokenizer: its tokenizer.
+        tau: temperature; default ``gpm_tau`` from the config (written by ``genpref rm export --format
+            paper``), else 0.1 as in the paper's code.
         base_prefix: prefix of the decoder weights (default: the architecture's base_model_prefix).
     """
     from transformers import AutoModel
@@ -59,6 +61,7 @@ def from_paper_state_dict(
     missing = [m for m in missing if "rotary" not in m and not m.endswith("position_ids")]
     if missing:
         raise ConfigError(f"paper checkpoint lacks backbone weights, e.g. {missing[:3]} (prefix '{prefix}')")
+    tau = getattr(hf_config, "gpm_tau", 0.1) if tau is None else tau
     config = PreferenceModelConfig(
         type="gpm",
         backbone=getattr(hf_config, "_name_or_path", "") or "paper-gpm",

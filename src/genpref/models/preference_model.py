@@ -282,7 +282,7 @@ class PreferenceModel(nn.Module):
                 groups
             ]
         else:
-            prompt_state = _group_mean(gather_positions(hidden, batch["prompt_index"]), groups)  # (N, H)
+            prompt_state = S.group_mean(gather_positions(hidden, batch["prompt_index"]), groups)  # (N, H)
         eigenvalues = S.prompt_gate(self.prompt_head(prompt_state.to(self.prompt_head.weight.dtype)))
         return embedding, eigenvalues
 
@@ -378,7 +378,7 @@ class PreferenceModel(nn.Module):
         """
         if self.config.type == "pairpm":
             raise ConfigError("a pairpm model has no per-response embedding; use prob() or rank()")
-        encoded = [self._encode_required(p, r) for p, r in zip(prompts, responses, strict=True)]
+        encoded = [self.encode_for_inference(p, r) for p, r in zip(prompts, responses, strict=True)]
         out_e, out_l = [], []
         for start in tqdm(range(0, len(encoded), batch_size), disable=not progress, desc="embed"):
             e, lam = self.embed_encoded(encoded[start : start + batch_size])
@@ -387,7 +387,7 @@ class PreferenceModel(nn.Module):
                 out_l.append(lam.float().cpu())
         return torch.cat(out_e), (torch.cat(out_l) if out_l else None)
 
-    def _encode_required(self, prompt: Prompt, response: str) -> Encoded:
+    def encode_for_inference(self, prompt: Prompt, response: str) -> Encoded:
         enc = self._encode(prompt, response)
         if enc is None:  # inference never drops silently
             return encode_response(
@@ -414,15 +414,10 @@ class PreferenceModel(nn.Module):
             logits = []
             rows = list(zip(prompts, responses_a, responses_b, strict=True))
             for start in tqdm(range(0, len(rows), batch_size), disable=not progress, desc="score"):
-                enc = [self._joint_required(p, a, b) for p, a, b in rows[start : start + batch_size]]
-                batch = self._batch(enc)
-                hidden = self._hidden(batch)
-                logits.append(
-                    self._head(pool(hidden, batch["attention_mask"], self.pooling, batch["prompt_index"]))
-                    .squeeze(-1)
-                    .float()
-                    .cpu()
-                )
+                enc = [
+                    self.encode_joint_for_inference(p, a, b) for p, a, b in rows[start : start + batch_size]
+                ]
+                logits.append(self.joint_logits_encoded(enc))
             return torch.cat(logits)
         n = len(prompts)
         scores = []
@@ -430,13 +425,20 @@ class PreferenceModel(nn.Module):
             sl = slice(start, start + batch_size)
             ps, a, b = list(prompts[sl]), list(responses_a[sl]), list(responses_b[sl])
             m = len(ps)
-            enc = [self._encode_required(p, r) for p, r in zip(ps + ps, a + b)]
+            enc = [self.encode_for_inference(p, r) for p, r in zip(ps + ps, a + b)]
             emb, lam = self.embed_encoded(enc, torch.arange(m).repeat(2))
             lam = None if lam is None else lam[:m].float()
             scores.append(self.pair_scores(emb[:m].float(), emb[m:].float(), lam).cpu())
         return torch.cat(scores)
 
-    def _joint_required(self, prompt: Prompt, a: str, b: str) -> Encoded:
+    def joint_logits_encoded(self, encoded: Sequence[Encoded]) -> Tensor:
+        """PairPM: classifier logits of N tokenised (x, a, b) sequences, shape (N,), float32 on the CPU."""
+        batch = self._batch(encoded)
+        hidden = self._hidden(batch)  # (N, T, H)
+        pooled = pool(hidden, batch["attention_mask"], self.pooling, batch["prompt_index"])
+        return self._head(pooled).squeeze(-1).float().cpu()
+
+    def encode_joint_for_inference(self, prompt: Prompt, a: str, b: str) -> Encoded:
         enc = self._encode_joint(prompt, a, b)
         if enc is None:
             return encode_pair_joint(
@@ -479,10 +481,8 @@ class PreferenceModel(nn.Module):
             score = torch.zeros(k, k)
             for (i, j), z in zip(pairs, logits):
                 score[i, j] = z
-            prob = torch.sigmoid(score / tau)
-            prob.fill_diagonal_(0.5)
-            return RankResult(prob, score, score.mean(1), prob.mean(1), self.forward_count - before)
-        enc = [self._encode_required(prompt, r) for r in responses]
+            return rank_from_pair_logits(score, tau, self.forward_count - before)
+        enc = [self.encode_for_inference(prompt, r) for r in responses]
         parts, lam = [], None
         for start in range(0, k, batch_size):
             chunk = enc[start : start + batch_size]
@@ -494,21 +494,35 @@ class PreferenceModel(nn.Module):
             parts.append(e.float().cpu())
             if chunk_lam is not None:
                 lam = chunk_lam[0].float().cpu()
-        emb = torch.cat(parts)
-        if self.config.type == "gpm":
-            score = self.config.sign * S.gpm_score_matrix(emb, lam)
-            vs_mix = self.config.sign * S.gpm_score_vs_mixture(emb, lam)
-        else:
-            r = emb.squeeze(-1)
-            score = r[:, None] - r[None, :]
-            vs_mix = r - r.mean()
-        prob = S.preference_prob(score, tau)
-        return RankResult(prob, score, vs_mix, prob.mean(1), self.forward_count - before)
+        return rank_from_embeddings(self.config, torch.cat(parts), lam, self.forward_count - before)
 
 
-def _group_mean(x: Tensor, groups: Tensor) -> Tensor:
-    """Replace each row by the mean of its group: (N, H), (N,) → (N, H)."""
-    n_groups = int(groups.max()) + 1
-    sums = torch.zeros(n_groups, x.shape[-1], dtype=x.dtype, device=x.device).index_add_(0, groups, x)
-    counts = torch.bincount(groups, minlength=n_groups).clamp_min(1).to(x.dtype)
-    return (sums / counts[:, None])[groups]
+def rank_from_embeddings(
+    config: PreferenceModelConfig, embeddings: Tensor, eigenvalues: Tensor | None, forwards: int
+) -> RankResult:
+    """BT/GPM preferences among K responses to one prompt from their embeddings.
+
+    Args:
+        embeddings: (K, d) (BT: d = 1, the reward).
+        eigenvalues: (k,) the prompt's gate, or None.
+        forwards: backbone forwards spent, reported as is.
+    """
+    if config.type == "gpm":
+        score = config.sign * S.gpm_score_matrix(embeddings, eigenvalues)  # (K, K)
+        vs_mix = config.sign * S.gpm_score_vs_mixture(embeddings, eigenvalues)  # (K,)
+    else:
+        r = embeddings.squeeze(-1)
+        score = S.bt_score(r[:, None], r[None, :])
+        vs_mix = r - r.mean()
+    prob = S.preference_prob(score, config.temperature)
+    return RankResult(prob, score, vs_mix, prob.mean(1), forwards)
+
+
+def rank_from_pair_logits(score: Tensor, tau: float, forwards: int) -> RankResult:
+    """PairPM preferences among K responses from the (K, K) classifier logits (diagonal ignored).
+
+    P(y_i ≻ y_j) = σ(z_ij / τ) with the diagonal set to ½; the mixture columns average over j, j = i included.
+    """
+    score = score.clone().fill_diagonal_(0.0)
+    prob = S.preference_prob(score, tau).fill_diagonal_(0.5)
+    return RankResult(prob, score, score.mean(1), prob.mean(1), forwards)

@@ -110,6 +110,39 @@ def gpm_score_vs_mixture(embeddings: Tensor, eigenvalues: Tensor | None = None) 
     return gpm_score(embeddings, mean, eigenvalues)
 
 
+def group_mean(x: Tensor, groups: Tensor) -> Tensor:
+    """Replace each row by the mean of its group.
+
+    Args:
+        x: (N, D).
+        groups: (N,) long group ids in [0, G).
+    Returns:
+        (N, D).
+    """
+    n_groups = int(groups.max()) + 1
+    sums = torch.zeros(n_groups, x.shape[-1], dtype=x.dtype, device=x.device).index_add_(0, groups, x)
+    counts = torch.bincount(groups, minlength=n_groups).clamp_min(1).to(x.dtype)
+    return (sums / counts[:, None])[groups]
+
+
+def gpm_score_vs_group_mixture(
+    embeddings: Tensor, groups: Tensor, eigenvalues: Tensor | None = None
+) -> Tensor:
+    """s(y_i ≻ π_g | x_g) for N responses in G groups, each scored against its own group's uniform mixture.
+
+    The batched form of :func:`gpm_score_vs_mixture` (the group-relative reward GRPO/RLOO-style trainers
+    want): row i is compared with the mean embedding of the rows sharing its group id.
+
+    Args:
+        embeddings: (N, 2k).
+        groups: (N,) long group ids in [0, G).
+        eigenvalues: (N, k) per-row gate (equal within a group), or None.
+    Returns:
+        (N,) scores; a group of one scores 0.
+    """
+    return gpm_score(embeddings, group_mean(embeddings, groups), eigenvalues)
+
+
 def prompt_gate(gate_logits: Tensor) -> Tensor:
     """Prompt-dependent eigenvalue scales λ(x) = softmax(W_p h_x) over the k blocks (§4.2).
 
