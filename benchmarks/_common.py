@@ -84,8 +84,16 @@ def genpref_source() -> dict[str, str | None]:
     return {"path": str(root), "sha256": digest.hexdigest()}
 
 
+def cpu_bf16_info() -> dict[str, Any]:
+    """PyTorch's CPU dispatch level ("AVX2", "AVX512", ...) and whether bf16 matmuls are native (fast)."""
+    from genpref.train.device import cpu_capability, cpu_has_fast_bf16
+
+    return {"cpu_capability": cpu_capability(), "cpu_fast_bf16": cpu_has_fast_bf16()}
+
+
 def machine_info() -> dict[str, Any]:
-    """CPU, core count, memory, Python/torch/transformers versions, date and commit."""
+    """CPU (with its bf16 capability), core count, memory, GPU, Python/torch/transformers versions,
+    date and commit."""
     import torch
     import transformers
 
@@ -95,6 +103,7 @@ def machine_info() -> dict[str, Any]:
         mem_total_gib = None
     return {
         "cpu_model": cpu_model(),
+        **cpu_bf16_info(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "memory_gib": None if mem_total_gib is None else round(mem_total_gib, 1),
@@ -103,6 +112,7 @@ def machine_info() -> dict[str, Any]:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "cuda_available": torch.cuda.is_available(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "genpref_source": genpref_source(),

@@ -23,6 +23,11 @@ at max length 512, on the CPU. Rows whose prompt alone has ≥ 512 tokens are sk
 * ``matmul``: the machine's peak, median GFLOP/s of ``torch.matmul`` on 2048×2048 float32 (and
   bfloat16) matrices, same thread count, one process.
 
+bf16 on a CPU without native bf16 (``machine.cpu_fast_bf16`` false, e.g. AVX2 only, where a bf16 matmul
+runs ~100x slower than fp32 and the peak step alone takes minutes): the bf16 matmul peak and the
+``genpref_bf16`` row are skipped and listed under ``skipped`` unless ``--allow_slow_bf16``; that row
+would otherwise train in fp32 (genpref's fallback) under a bf16 label.
+
 Timing: wall time of the training call only, model loading excluded (genpref: ``train_policy_on``
 with the loaded model handed in, so it includes tokenisation, the reference pass when cold, the loop
 and writing the final model folder, which is also reported alone as ``save_s``; TRL:
@@ -60,7 +65,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import format_table, machine_info, offline_hub, peak_rss_mib, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    cpu_bf16_info,
+    format_table,
+    machine_info,
+    offline_hub,
+    peak_rss_mib,
+    write_json,
+)
 
 DATA_FILE = "ultrafeedback_binarized_train1000.jsonl.gz"
 GENPREF_SETTINGS = {  # name → (train.precision and engine.reference_dtype, cache folder, engine.packing)
@@ -85,6 +97,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: torch's).")
     p.add_argument(
         "--settings", default=",".join(DEFAULT_SETTINGS), help=f"Comma-separated subset of {SETTINGS}."
+    )
+    p.add_argument(
+        "--allow_slow_bf16",
+        action="store_true",
+        help="Run the bf16 rows even on a CPU without native bf16 (slow; recorded as such).",
     )
     p.add_argument("--work_dir", default=None, help="Run folders and caches (default: a temporary folder).")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: run one setting
@@ -138,11 +155,11 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _matmul_peak() -> dict:
+def _matmul_peak(with_bf16: bool) -> dict:
     import torch
 
     out = {}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))[: 2 if with_bf16 else 1]:
         a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
         for _ in range(3):
             torch.matmul(a, b)
@@ -201,6 +218,7 @@ def _run_genpref(
             progress=False,
             log_every=1,
             gradient_checkpointing=False,
+            allow_slow_bf16=args.allow_slow_bf16,
         ),
         output_dir=str(run_dir),
     )
@@ -325,7 +343,7 @@ def run_worker(args: argparse.Namespace) -> None:
     work = Path(args.work_dir)
     name = args.worker
     if name == "matmul":
-        out = _matmul_peak()
+        out = _matmul_peak(with_bf16=args.allow_slow_bf16 or cpu_bf16_info()["cpu_fast_bf16"])
     elif name == "trl":
         out = _run_trl(args, work / "trl")
     elif name in GENPREF_SETTINGS:
@@ -363,6 +381,12 @@ def main(argv: list[str] | None = None) -> dict:
     if "genpref_fp32_warm" in settings and "genpref_fp32_cold" in settings:
         settings.remove("genpref_fp32_warm")  # the warm run needs the cache the cold run fills
         settings.insert(settings.index("genpref_fp32_cold") + 1, "genpref_fp32_warm")
+    skipped = {}
+    if not (args.allow_slow_bf16 or cpu_bf16_info()["cpu_fast_bf16"]):
+        why = f"no native bf16 on this CPU ({cpu_bf16_info()['cpu_capability']}); --allow_slow_bf16 runs it"
+        skipped = {s: why for s in settings if s == "genpref_bf16"} | {"matmul bf16 peak": why}
+        settings = [s for s in settings if s != "genpref_bf16"]
+        print(f"[po_throughput] skipping bf16: {why}", flush=True)
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="po_throughput-"))
     work.mkdir(parents=True, exist_ok=True)
     result: dict = {
@@ -381,6 +405,7 @@ def main(argv: list[str] | None = None) -> dict:
         "(tied embedding/LM head once), T = real tokens of chosen + rejected of every pair",
         "rows": [],
         "failed": {},
+        "skipped": skipped,
     }
     for name in settings:
         out_file = work / f"{name}.json"
@@ -391,7 +416,8 @@ def main(argv: list[str] | None = None) -> dict:
             [sys.executable, __file__, f"--worker={name}", f"--worker_output={out_file}", f"--work_dir={work}",
              f"--output={args.output}", f"--n_pairs={args.n_pairs}", f"--max_length={args.max_length}",
              f"--batch_size={args.batch_size}", f"--lr={args.lr}", f"--beta={args.beta}",
-             *([f"--threads={args.threads}"] if args.threads is not None else [])],
+             *([f"--threads={args.threads}"] if args.threads is not None else []),
+             *(["--allow_slow_bf16"] if args.allow_slow_bf16 else [])],
             check=False,
         )  # fmt: skip
         if proc.returncode != 0 or not out_file.exists():
@@ -444,8 +470,10 @@ def main(argv: list[str] | None = None) -> dict:
         ("first_step_loss", "loss@1", ".6f"), ("pairs_per_s_ratio_vs_trl", "x TRL", ".2f"),
     ]))  # fmt: skip
     if peaks:
+        bf16 = peaks.get("bf16_gflops_median")
         print(
-            f"matmul peak: fp32 {peaks['fp32_gflops_median']:.1f} GFLOP/s, bf16 {peaks['bf16_gflops_median']:.1f} GFLOP/s"
+            f"matmul peak: fp32 {peaks['fp32_gflops_median']:.1f} GFLOP/s, "
+            f"bf16 {'skipped' if bf16 is None else f'{bf16:.1f}'} GFLOP/s"
         )
     if "headline" in result:
         print(json.dumps(result["headline"], indent=2))

@@ -127,6 +127,7 @@ def test_a_run_writes_only_inside_its_output_dir_and_the_cache(tmp_path):
         OMP_NUM_THREADS="1",
         HF_HOME=str(cache / "hf"),
         MPLCONFIGDIR=str(cache / "mpl"),
+        CUDA_CACHE_PATH=str(cache / "nv"),  # on a GPU, CUDA's own kernel cache (default ~/.nv)
     )
     cmd = _train_cmd(tmp_path / "train.jsonl", work / "run", "--train.epochs", "1")
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, timeout=600)

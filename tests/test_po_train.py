@@ -121,12 +121,15 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     cfg = _cfg(tmp_path, "b", epochs=3, save_every=4)
     cfg.resume = True
     resumed = po.train_policy_on(cfg, DATA)
-    assert _losses(straight) == pytest.approx(_losses(resumed), abs=1e-6)
+    # 1e-5: bit-equal on a CPU; on a GPU the atomics of index_add / GEMM split-K reorder fp32 sums
+    # (~1e-7 relative per step). A resume bug (lost optimizer or scheduler state, another data order)
+    # moves losses by > 1e-3 here (lr 1e-3).
+    assert _losses(straight) == pytest.approx(_losses(resumed), abs=1e-5)
     a, b = (
         load_file(straight.final_dir / "model.safetensors"),
         load_file(resumed.final_dir / "model.safetensors"),
     )
-    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
 def test_sft_and_po_cli(tmp_path):

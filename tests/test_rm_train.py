@@ -70,9 +70,9 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     a = [r["loss"] for r in read_metrics(straight.metrics_path) if "loss" in r]
     b = [r["loss"] for r in read_metrics(resumed.metrics_path) if "loss" in r]
     assert len(a) == len(b) == 24
-    assert a == pytest.approx(b, abs=1e-6)
+    assert a == pytest.approx(b, abs=1e-5)  # bit-equal on a CPU; GPU reductions reorder fp32 sums
     wa, wb = _weights(straight.final_dir), _weights(resumed.final_dir)
-    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa)
     assert resumed.eval_metrics["overall"]["accuracy"] == pytest.approx(
         straight.eval_metrics["overall"]["accuracy"]
     )

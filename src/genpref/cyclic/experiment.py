@@ -140,8 +140,9 @@ def load_cyclic_datasets(args: CyclicBenchArgs) -> tuple[dict, str]:
 def _accuracy(final_dir: Path, examples, batch_size: int = 64) -> float:
     from genpref.eval.rm_eval import evaluate_features
     from genpref.models.preference_model import PreferenceModel
+    from genpref.train.device import default_device
 
-    model = PreferenceModel.from_pretrained(final_dir)
+    model = PreferenceModel.from_pretrained(final_dir, device=default_device())
     feats = [f for f in (model.featurize(e) for e in examples) if f is not None]
     return evaluate_features(model, feats, batch_size)["overall"]["accuracy"]
 

@@ -23,8 +23,9 @@ def plot_embeddings(checkpoint: Path, examples, path: Path, n_cycles: int = 4) -
     """Each held-out cycle's responses as points of the learned R^2 embedding (GPM, k = 1), with an
     arrow from winner to loser for every comparison. A cycle the model gets right winds around the origin."""
     from genpref.models.preference_model import PreferenceModel
+    from genpref.train.device import default_device
 
-    model = PreferenceModel.from_pretrained(checkpoint)
+    model = PreferenceModel.from_pretrained(checkpoint, device=default_device())
     cycles = _cycles(examples, n_cycles)
     fig, axes = plt.subplots(1, len(cycles), figsize=(3.2 * len(cycles), 3.6), squeeze=False)
     for ax, cycle in zip(axes[0], cycles):

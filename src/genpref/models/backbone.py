@@ -47,6 +47,27 @@ def _package_dir(package: str, pip_name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+SMOLLM_SPECIAL_TOKENS = {
+    "bos_token": "<|im_start|>",
+    "eos_token": "<|im_end|>",
+    "pad_token": "<|im_end|>",
+    "unk_token": "<|endoftext|>",
+}
+"""SmolLM2-Instruct's special tokens as its own tokenizer_config.json sets them. The GGUF's metadata is
+read differently across transformers versions (5.17 loads EOS as <|im_start|> and no pad token), so
+the conversion sets them explicitly."""
+
+
+def set_smollm_special_tokens(tokenizer, model_config=None) -> None:
+    """Set SmolLM2's special tokens on ``tokenizer`` (and the BOS/EOS/pad ids on a model or generation
+    config) in place."""
+    for name, token in SMOLLM_SPECIAL_TOKENS.items():
+        setattr(tokenizer, name, token)
+    if model_config is not None:
+        for name in ("bos_token", "eos_token", "pad_token"):
+            setattr(model_config, f"{name}_id", tokenizer.convert_tokens_to_ids(getattr(tokenizer, name)))
+
+
 def _convert_smollm(target: Path) -> None:
     """De-quantise the packaged GGUF once into a safetensors folder (atomic rename)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -62,8 +83,10 @@ def _convert_smollm(target: Path) -> None:
         config = gguf_model.config
         if hasattr(config, "quantization_config"):
             del config.quantization_config
+        set_smollm_special_tokens(tokenizer, config)
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         model.load_state_dict(gguf_model.state_dict())
+        set_smollm_special_tokens(tokenizer, model.generation_config)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         try:

@@ -139,8 +139,11 @@ class PreferenceModel(nn.Module):
         (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, dtype: torch.dtype = torch.float32) -> PreferenceModel:
-        """Load a checkpoint written by ``save_pretrained`` (safetensors only; no pickle)."""
+    def from_pretrained(
+        cls, path: str | Path, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+    ) -> PreferenceModel:
+        """Load a checkpoint written by ``save_pretrained`` (safetensors only; no pickle), on ``device``
+        (default: the CPU; stand-alone users such as the self-play judge pass ``default_device()``)."""
         from transformers import AutoConfig, AutoModel
 
         from genpref.models.backbone import load_tokenizer
@@ -184,6 +187,8 @@ class PreferenceModel(nn.Module):
                 f"unexpected {unexpected[:5]}).\n  fix: the checkpoint is incomplete or from another model"
             )
         model.to(dtype)
+        if device is not None:
+            model.to(device)
         return model.eval()
 
     # ------------------------------------------------------------------ tokenisation

@@ -18,31 +18,51 @@ import torch
 from torch import Tensor
 
 
+def _compute_dtype(hidden: Tensor, weight: Tensor) -> torch.dtype:
+    """The matmul dtype: autocast's (e.g. bf16) when it is on for this device, else the weight's."""
+    device = hidden.device.type
+    if torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return weight.dtype
+
+
 class ChunkedTokenLogProb(torch.autograd.Function):
     """log softmax(h Wᵀ + b)[target] for N token states, chunk by chunk.
 
     Forward keeps only the per-token log-sum-exp; backward recomputes each chunk's logits and uses
     d logp / d logits = onehot(target) − softmax(logits).
+
+    Precision: all three GEMMs (forward, recomputed logits, the two gradients) run in the compute dtype
+    chosen at forward time (autocast's dtype, so bf16 under bf16 autocast, also in the backward pass,
+    which runs outside autocast), with fp32 accumulation inside each GEMM; the log-sum-exp, softmax and
+    the weight gradient summed over chunks are fp32. Without autocast on fp32 weights every step is
+    fp32, as before.
     """
 
     @staticmethod
     def forward(
         ctx, hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor, chunk: int
     ) -> Tensor:
+        dtype = _compute_dtype(hidden, weight)
+        w, b = weight.to(dtype), None if bias is None else bias.to(dtype)
         out = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
         lse = torch.empty_like(out)
-        for start in range(0, hidden.shape[0], chunk):
-            logits = torch.nn.functional.linear(hidden[start : start + chunk], weight, bias).float()  # (n, V)
-            lse[start : start + chunk] = torch.logsumexp(logits, dim=-1)
-            picked = logits.gather(-1, target[start : start + chunk, None]).squeeze(-1)
-            out[start : start + chunk] = picked - lse[start : start + chunk]
+        with torch.autocast(hidden.device.type, enabled=False):
+            for start in range(0, hidden.shape[0], chunk):
+                h = hidden[start : start + chunk].to(dtype)
+                logits = torch.nn.functional.linear(h, w, b).float()  # (n, V)
+                lse[start : start + chunk] = torch.logsumexp(logits, dim=-1)
+                picked = logits.gather(-1, target[start : start + chunk, None]).squeeze(-1)
+                out[start : start + chunk] = picked - lse[start : start + chunk]
         ctx.save_for_backward(hidden, weight, bias, target, lse)
-        ctx.chunk = chunk
+        ctx.chunk, ctx.dtype = chunk, dtype
         return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         hidden, weight, bias, target, lse = ctx.saved_tensors
+        dtype = ctx.dtype
+        w, b = weight.to(dtype), None if bias is None else bias.to(dtype)
         grad_hidden = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
         grad_weight = torch.zeros_like(weight, dtype=torch.float32) if ctx.needs_input_grad[1] else None
         grad_bias = (
@@ -52,17 +72,21 @@ class ChunkedTokenLogProb(torch.autograd.Function):
         )
         for start in range(0, hidden.shape[0], ctx.chunk):
             sl = slice(start, start + ctx.chunk)
-            h = hidden[sl]
-            logits = torch.nn.functional.linear(h, weight, bias).float()
+            h = hidden[sl].to(dtype)
+            logits = torch.nn.functional.linear(h, w, b).float()
             grad_logits = torch.exp(logits - lse[sl, None]).neg_()  # −softmax
             grad_logits.scatter_add_(-1, target[sl, None], torch.ones_like(lse[sl, None]))
-            grad_logits.mul_(grad_out[sl, None])  # (n, V)
-            if grad_hidden is not None:
-                grad_hidden[sl] = (grad_logits.to(weight.dtype) @ weight).to(hidden.dtype)
-            if grad_weight is not None:
-                grad_weight.addmm_(grad_logits.T, h.float())
+            grad_logits.mul_(grad_out[sl, None])  # (n, V) fp32
             if grad_bias is not None:
                 grad_bias += grad_logits.sum(0)
+            grad_logits = grad_logits.to(dtype)  # no-op in fp32
+            if grad_hidden is not None:
+                grad_hidden[sl] = (grad_logits @ w).to(hidden.dtype)
+            if grad_weight is not None:
+                if dtype == torch.float32:
+                    grad_weight.addmm_(grad_logits.T, h)
+                else:  # a bf16 GEMM (fp32 accumulation inside), summed over chunks in fp32
+                    grad_weight += grad_logits.T @ h
         grad_weight = None if grad_weight is None else grad_weight.to(weight.dtype)
         grad_bias = None if grad_bias is None else grad_bias.to(bias.dtype)
         return grad_hidden, grad_weight, grad_bias, None, None

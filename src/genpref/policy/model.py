@@ -46,6 +46,30 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()[:24]
 
 
+def checkpoint_fingerprint(folder: str | Path) -> str | None:
+    """A cheap key for the weights in a checkpoint folder, or None when it holds no safetensors files.
+
+    Hashes config.json and, per ``*.safetensors`` file, its name, size, modification time (ns) and
+    header (every tensor's name, dtype, shape and byte offsets, plus the file's metadata): any rewrite of
+    a weight file changes its mtime, so no weight byte needs reading (hashing 4 GiB of weights took 10 s
+    of a 1B-parameter run). Valid only for a model loaded from ``folder`` and not changed since.
+    """
+    folder = Path(folder)
+    files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+    if not files:
+        return None
+    digest = hashlib.sha256(b"checkpoint-v1")
+    config = folder / "config.json"
+    digest.update(config.read_bytes() if config.exists() else b"")
+    for file in files:
+        stat = file.stat()
+        digest.update(f"{file.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        with open(file, "rb") as f:
+            header_len = int.from_bytes(f.read(8), "little")
+            digest.update(f.read(min(header_len, 100_000_000)))
+    return digest.hexdigest()[:24]
+
+
 def save_policy(model, tokenizer, path: Path) -> None:
     """A plain transformers folder (config, safetensors weights, tokenizer); a LoRA adapter is merged out of place.
 

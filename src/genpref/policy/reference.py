@@ -1,6 +1,7 @@
 """Reference-model log-probabilities: computed once in inference mode and cached on disk.
 
-The cache key hashes the reference weights, every tokenised sequence (ids and prompt boundary) and
+The cache key hashes the reference weights (or, for a model loaded from a checkpoint folder and not
+changed since, that folder's file fingerprint: see ``checkpoint_fingerprint``), every tokenised sequence (ids and prompt boundary) and
 the compute dtype, so a changed model, dataset, template or truncation invalidates it automatically;
 the same run resumed, a second epoch or a second run on the same data reuse it.
 """
@@ -19,7 +20,7 @@ from tqdm.auto import tqdm
 
 from genpref.data.encode import Encoded
 from genpref.policy.logprobs import completion_logps
-from genpref.policy.model import weights_fingerprint
+from genpref.policy.model import checkpoint_fingerprint, weights_fingerprint
 from genpref.policy.sequences import make_batch
 
 log = logging.getLogger("genpref")
@@ -80,9 +81,21 @@ def cached_reference_logps(
     pad_id: int,
     dtype: torch.dtype = torch.float32,
     progress: bool = True,
+    source: str | Path | None = None,
 ) -> torch.Tensor:
-    """Reference log-probs of ``seqs`` from the cache, computing and storing them on a miss."""
-    key = f"{weights_fingerprint(model)}-{sequences_fingerprint(seqs)}-{str(dtype).split('.')[-1]}"
+    """Reference log-probs of ``seqs`` from the cache, computing and storing them on a miss.
+
+    ``source``: the folder ``model`` was loaded from, unchanged since; its file fingerprint (plus the
+    parameters' dtypes) then keys the weights. Otherwise, or when it holds no safetensors, every weight
+    is hashed.
+    """
+    files = checkpoint_fingerprint(source) if source is not None else None
+    if files is not None:
+        dtypes = sorted({str(p.dtype) for p in model.parameters()})
+        weights = hashlib.sha256(f"{files}-{dtypes}".encode()).hexdigest()[:24]
+    else:
+        weights = weights_fingerprint(model)
+    key = f"{weights}-{sequences_fingerprint(seqs)}-{str(dtype).split('.')[-1]}"
     path = Path(cache_dir) / f"{key}.safetensors"
     if path.exists():
         log.info(f"reference log-probs: cache hit {path}")

@@ -42,15 +42,14 @@ log = logging.getLogger("genpref")
 
 def _generator(cfg: SelfPlayConfig, policy_path: str, sampling=None):
     from genpref.policy.model import load_policy
+    from genpref.train.device import default_device, place
 
     if cfg.generator == "vllm":
         from genpref.selfplay.vllm_backend import VLLMGenerator
 
         return VLLMGenerator(policy_path, sampling or cfg.sampling)
     model, tokenizer = load_policy(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
-    if torch.cuda.is_available():
-        model.to("cuda")
-    return TransformersGenerator(model, tokenizer, sampling or cfg.sampling)
+    return TransformersGenerator(place(model, default_device()), tokenizer, sampling or cfg.sampling)
 
 
 def generate_stage(
@@ -328,15 +327,6 @@ def run_selfplay(cfg: SelfPlayConfig) -> list[dict]:
     eval_prompts = (
         load_prompts(cfg.prompts.eval, cfg.prompts.eval_limit, cfg.prompts.split) if cfg.eval.enabled else []
     )
-    cache: dict = {}
-
-    def judge():
-        if "judge" not in cache:
-            from genpref.models.preference_model import PreferenceModel
-
-            cache["judge"] = PreferenceModel.from_pretrained(cfg.judge)
-        return cache["judge"]
-
     from accelerate import PartialState
 
     from genpref.models.backbone import load_tokenizer
@@ -344,6 +334,15 @@ def run_selfplay(cfg: SelfPlayConfig) -> list[dict]:
     # Under `accelerate launch`, generation, judging, building and evaluation run on the main process
     # (the others wait, then read the saved stage outputs); every process trains together.
     state = PartialState(cpu=not torch.cuda.is_available())  # as Accelerator() resolves it (gloo on CPU)
+    cache: dict = {}
+
+    def judge():
+        if "judge" not in cache:  # on this process's device (the first GPU when there is one)
+            from genpref.models.preference_model import PreferenceModel
+
+            cache["judge"] = PreferenceModel.from_pretrained(cfg.judge, device=state.device)
+        return cache["judge"]
+
     policy0 = resolve_backbone(cfg.policy.model)
     policy_path, parent, rows = policy0, "start", []
     with state.main_process_first():

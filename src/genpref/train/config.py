@@ -45,7 +45,11 @@ class TrainConfig:
     grad_accum: int = 1
     """Micro-batches per optimizer step (the update equals that of the large batch)."""
     precision: Literal["fp32", "bf16"] = "fp32"
-    """fp32, or bf16 autocast (parameters stay fp32)."""
+    """fp32, or bf16 autocast (parameters stay fp32). On a CPU without native bf16 instructions (AVX2
+    only) bf16 is ~100x slower than fp32: the run then warns and uses fp32 unless allow_slow_bf16."""
+    allow_slow_bf16: bool = False
+    """Keep precision=bf16 (and engine.reference_dtype=bf16) on a CPU without native bf16 instead of
+    falling back to fp32."""
     finetune: Literal["full", "lora", "frozen"] = "full"
     """full fine-tuning, LoRA adapters (peft), or a frozen backbone with trainable head."""
     lora: LoraSettings = field(default_factory=LoraSettings)

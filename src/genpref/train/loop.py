@@ -98,13 +98,16 @@ def _reset_accelerate_precision() -> None:
 
 def start_run(config, train: TrainConfig, output_dir: Path, resume: bool, overwrite: bool = False):
     """Create the Accelerator and the run folder; check a resumed run's config. Returns (acc, checkpoint|None)."""
-    from accelerate import Accelerator
+    from accelerate import Accelerator, PartialState
     from accelerate.utils import set_seed
+
+    from genpref.train.device import resolve_precision
 
     trackers = [t for t in train.report_to if t in ("tensorboard", "wandb")]
     _reset_accelerate_precision()
+    precision = resolve_precision(train.precision, PartialState().device, train.allow_slow_bf16)
     acc = Accelerator(
-        mixed_precision="bf16" if train.precision == "bf16" else "no",
+        mixed_precision="bf16" if precision == "bf16" else "no",
         log_with=trackers or None,
         project_dir=str(output_dir),
     )
@@ -172,6 +175,16 @@ def disable_dropout(model: torch.nn.Module) -> int:
     return changed
 
 
+def _fused_adamw(acc) -> bool:
+    """Fused AdamW on CUDA when accelerate keeps our optimizer as built (no DeepSpeed / FSDP rewrap)."""
+    from accelerate.utils import DistributedType
+
+    return acc.device.type == "cuda" and acc.distributed_type in (
+        DistributedType.NO,
+        DistributedType.MULTI_GPU,
+    )
+
+
 def run_loop(
     acc,
     model,
@@ -223,7 +236,7 @@ def run_loop(
         )
     if train.disable_dropout:
         disable_dropout(model)
-    optimizer, scheduler = build_optimizer(model, optim, len(plan), head_names)
+    optimizer, scheduler = build_optimizer(model, optim, len(plan), head_names, fused=_fused_adamw(acc))
     model, optimizer = acc.prepare(model, optimizer)
     acc.register_for_checkpointing(scheduler)  # stepped here, once per optimizer step
     start = 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from genpref.policy.logprobs import completion_logps, shared_prompt_logps
 from genpref.policy.model import load_policy, save_policy
 from genpref.policy.reference import cached_reference_logps
 from genpref.policy.sequences import make_batch, resolve_packing
+from genpref.train.device import check_on_device, place, resolve_precision
 from genpref.train.loop import StepResult, finish, run_loop, start_run
 from genpref.train.po_config import POTrainConfig
 
@@ -161,9 +163,15 @@ def tokenize_completions(
 
 
 def attach_reference(lm, items: list, cfg: POTrainConfig, tokenizer) -> None:
-    """Fill each item's reference log-probs from the on-disk cache (computed on a miss)."""
+    """Fill each item's reference log-probs from the on-disk cache (computed on a miss).
+
+    ``lm`` must be unchanged since ``from_pretrained``: the cache key is then the file fingerprint of
+    the folder it names (``lm.name_or_path``) rather than a hash of every weight.
+    """
     paired = isinstance(items[0], PairItem)
     seqs = [s for it in items for s in ((it.chosen, it.rejected) if paired else (it.seq, it.mismatched))]
+    device = next(lm.parameters()).device
+    precision = resolve_precision(cfg.engine.reference_dtype, device, cfg.train.allow_slow_bf16)
     logps = cached_reference_logps(
         lm,
         seqs,
@@ -171,7 +179,8 @@ def attach_reference(lm, items: list, cfg: POTrainConfig, tokenizer) -> None:
         batch_size=cfg.engine.reference_batch_size,
         packing=cfg.engine.packing,
         pad_id=tokenizer.pad_token_id,
-        dtype=torch.bfloat16 if cfg.engine.reference_dtype == "bf16" else torch.float32,
+        dtype=torch.bfloat16 if precision == "bf16" else torch.float32,
+        source=getattr(lm, "name_or_path", None) or None,
     ).tolist()
     for i, it in enumerate(items):
         if paired:
@@ -188,10 +197,15 @@ class PreferenceOptimizationRecipe:
     ) -> None:
         self.cfg, self.items, self.eval_items, self.tokenizer = cfg, items, eval_items, tokenizer
         self.kind = PolicyLoss(cfg.loss.loss)
-        self.live_reference = live_reference  # callable(batch) -> (sums, counts), or None (precomputed)
+        self.live_reference = live_reference  # LiveReference, or None (precomputed)
+        self._placement_checked = False
         self.sft_weight = cfg.loss.sft_weight or (1.0 if self.kind.requires_sft_term else 0.0)
 
     def _logps(self, model, seqs: list[Encoded], device) -> tuple[Tensor, Tensor, Tensor | None]:
+        if not self._placement_checked:  # once: every model this step uses sits on the step's device
+            live = [("the live reference", self.live_reference.module)] if self.live_reference else []
+            check_on_device([("the policy", model), *live], device)
+            self._placement_checked = True
         batch = make_batch(
             seqs, packing=self.cfg.engine.packing, pad_id=self.tokenizer.pad_token_id, device=device
         )
@@ -384,7 +398,7 @@ def train_policy_on(
         raise ConfigError("no usable training rows after tokenisation")
     live = None
     if kind.needs_reference and cfg.engine.reference == "precompute":
-        lm.to(acc.device)
+        place(lm, acc.device)
         for part in (items, eval_items):
             if part:
                 attach_reference(lm, part, cfg, tokenizer)
@@ -394,7 +408,7 @@ def train_policy_on(
         lm.gradient_checkpointing_enable()
     if kind.needs_reference and cfg.engine.reference == "live":
         _check_live_reference_placement(acc, cfg)
-        live = _live_reference(lm, cfg)
+        live = LiveReference(lm, cfg, acc.device, acc.autocast)
     recipe = PreferenceOptimizationRecipe(cfg, items, eval_items, tokenizer, live)
     model = PolicyLogps(lm, cfg.engine.logprob_chunk)
     result = run_loop(
@@ -430,14 +444,16 @@ def _check_live_reference_placement(acc, cfg: POTrainConfig) -> None:
         )
 
 
-def _live_reference(lm, cfg: POTrainConfig):
-    """A per-step reference: the adapter-disabled policy (LoRA) or a frozen copy (full fine-tuning)."""
-    if hasattr(lm, "disable_adapter"):
+class LiveReference:
+    """A per-step reference on ``device``: the adapter-disabled policy (LoRA) or a frozen copy (full
+    fine-tuning). The frozen copy is created outside ``accelerator.prepare``, so it is placed here, and it
+    runs under the same autocast as the policy (the reference pass of TRL's trainer does the same)."""
 
-        def ref(batch):
-            with lm.disable_adapter():
-                return completion_logps(lm, **batch, chunk=cfg.engine.logprob_chunk)
+    def __init__(self, lm, cfg: POTrainConfig, device, autocast) -> None:
+        self.lora = hasattr(lm, "disable_adapter")
+        self.module = lm if self.lora else place(copy.deepcopy(lm).eval().requires_grad_(False), device)
+        self.chunk, self.autocast = cfg.engine.logprob_chunk, autocast
 
-        return ref
-    frozen = copy.deepcopy(lm).eval().requires_grad_(False)
-    return lambda batch: completion_logps(frozen, **batch, chunk=cfg.engine.logprob_chunk)
+    def __call__(self, batch: dict) -> tuple[Tensor, Tensor]:
+        with self.autocast(), self.module.disable_adapter() if self.lora else nullcontext():
+            return completion_logps(self.module, **batch, chunk=self.chunk)

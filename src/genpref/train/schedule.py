@@ -100,8 +100,12 @@ def build_optimizer(
     optim: OptimConfig,
     total_steps: int,
     head_names: tuple[str, ...] = ("head", "prompt_head"),
+    fused: bool = False,
 ):
-    """AdamW or RMSprop over trainable parameters (new heads may get their own lr) and a warm-up schedule."""
+    """AdamW or RMSprop over trainable parameters (new heads may get their own lr) and a warm-up schedule.
+
+    ``fused``: PyTorch's fused AdamW kernel (one launch for all parameters; the caller turns it on for
+    CUDA, where the per-parameter loop of the default implementation costs many small kernels)."""
     from transformers import get_scheduler
 
     head, body = [], []
@@ -117,7 +121,11 @@ def build_optimizer(
         )
     else:
         optimizer = torch.optim.AdamW(
-            groups, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay
+            groups,
+            lr=optim.lr,
+            betas=tuple(optim.betas),
+            weight_decay=optim.weight_decay,
+            fused=fused or None,
         )
     name = "constant_with_warmup" if optim.scheduler == "constant" else optim.scheduler
     scheduler = get_scheduler(
