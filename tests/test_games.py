@@ -19,13 +19,13 @@ from genpref.cyclic.graph import analyze_comparisons, comparisons_from_examples
 
 
 def test_category_is_the_first_option_named_as_a_whole_word():
-    g = GAMES["rps"]
-    assert g.category("Rock.") == "rock"
-    assert g.category("I pick SCISSORS, not paper") == "scissors"
-    assert g.category("papers beat rocks") == "paper"
-    assert g.category("Rocky is a film") == OTHER  # not a whole word
+    g = GAMES["pets"]
+    assert g.category("Cat.") == "cat"
+    assert g.category("I pick a FISH, not a dog") == "fish"
+    assert g.category("dogs chase cats") == "dog"
+    assert g.category("Goldfish and catfish") == OTHER  # not whole words
     assert g.category("I'm not sure") == OTHER
-    assert np.allclose(g.distribution(["rock", "Rock!", "paper", "hello"]), [0.5, 0.25, 0, 0.25])
+    assert np.allclose(g.distribution(["cat", "Cat!", "dog", "hello"]), [0.5, 0.25, 0, 0.25])
 
 
 def test_matrix_is_a_preference_matrix():
@@ -37,19 +37,19 @@ def test_matrix_is_a_preference_matrix():
 
 
 def test_nash_of_the_builtin_games_by_hand():
-    # rps: symmetric cycle -> uniform over the options, nothing on `other`
-    assert np.allclose(GAMES["rps"].nash, [1 / 3, 1 / 3, 1 / 3, 0], atol=1e-9)
-    # weighted: A[p,r]=.4, A[s,p]=.2, A[r,s]=.1 -> rock: -.4p+.1s=0, paper: .4r-.2s=0 -> (2,1,4)/7
-    assert np.allclose(GAMES["rps_weighted"].nash, [2 / 7, 1 / 7, 4 / 7, 0], atol=1e-9)
+    # pets: symmetric cycle -> uniform over the options, nothing on `other`
+    assert np.allclose(GAMES["pets"].nash, [1 / 3, 1 / 3, 1 / 3, 0], atol=1e-9)
+    # weighted, (cat, dog, fish): A[d,c]=.4, A[f,d]=.2, A[c,f]=.1 -> cat: -.4d+.1f=0, dog: .4c-.2f=0 -> (2,1,4)/7
+    assert np.allclose(GAMES["pets_weighted"].nash, [2 / 7, 1 / 7, 4 / 7, 0], atol=1e-9)
     for g in GAMES.values():
         assert g.exploitability(g.nash) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_exploitability_by_hand():
-    g = GAMES["rps_weighted"]
-    # pure rock: paper beats it with 0.9 -> 0.4
+    g = GAMES["pets_weighted"]
+    # pure cat: dog beats it with 0.9 -> 0.4
     assert g.exploitability(np.array([1.0, 0, 0, 0])) == pytest.approx(0.4)
-    # uniform over options: paper's value = (.9 + .5 + .3)/3 = .5667; rock (.5+.1+.6)/3=.4; scissors (.4+.7+.5)/3
+    # uniform over options: dog's value = (.9 + .5 + .3)/3 = .5667; cat (.5+.1+.6)/3=.4; fish (.4+.7+.5)/3
     assert g.exploitability(np.array([1 / 3, 1 / 3, 1 / 3, 0])) == pytest.approx(1.7 / 3 - 0.5)
     # all `other`: any option wins 0.9
     assert g.exploitability(np.array([0, 0, 0, 1.0])) == pytest.approx(0.4)
@@ -76,9 +76,9 @@ def test_missing_pair_is_refused():
 
 
 def test_game_comparisons_carry_the_oracle_and_are_cyclic():
-    g = GAMES["rps"]
-    pool = response_pool(g, extra=["Rock it is", "blah"])
-    assert "Rock it is" in pool["rock"] and "blah" in pool[OTHER]
+    g = GAMES["pets"]
+    pool = response_pool(g, extra=["A cat it is", "blah"])
+    assert "A cat it is" in pool["cat"] and "blah" in pool[OTHER]
     rows = game_comparisons(g, pool, n_per_pair=4, seed=0)
     assert len(rows) == 6 * 4
     index = {c: i for i, c in enumerate(g.categories)}

@@ -168,6 +168,8 @@ ANSWER_TEMPLATES = (
     "I pick {o}!",
     "My choice is {o}.",
     "{O}, definitely.",
+    "A {o}.",
+    "I would pick a {o}.",
     "I'll go with {o}.",
     "Let's say {o}.",
     "I would choose {o}, it is my favourite.",
@@ -249,40 +251,40 @@ def game_comparisons(
     return rows
 
 
-RPS_PROMPTS = (
-    "Let's play rock, paper, scissors! Make your choice: rock, paper or scissors? Answer with one word.",
-    "Rock, paper or scissors? Pick one and answer with just that word.",
-    "We are playing rock paper scissors. What do you throw: rock, paper, or scissors?",
-    "Choose one: rock, paper, or scissors. Reply with your choice only.",
-    "Quick game of rock-paper-scissors. Your move? (rock, paper or scissors)",
-    "Pick rock, paper or scissors. One word, please.",
-    "Rock paper scissors, shoot! Which one do you pick?",
-    "Time for rock, paper, scissors. Tell me your pick: rock, paper or scissors.",
-    "I'm ready for rock, paper, scissors. What's your choice? Answer rock, paper or scissors.",
-    "Play one round of rock, paper, scissors with me: which do you choose?",
-    "Rock, paper, or scissors: which one? Just the word.",
-    "Let's settle this with rock, paper, scissors. Your choice?",
-    "Choose your weapon: rock, paper or scissors. One word answer.",
-    "One round of rock paper scissors: say rock, paper or scissors.",
-    "Which do you play in rock-paper-scissors right now: rock, paper or scissors?",
-    "Rock, paper, scissors! Reply with rock, paper, or scissors.",
+PET_PROMPTS = (
+    "Which pet would you choose: a cat, a dog or a fish? One word.",
+    "Cat, dog or fish? Pick one.",
+    "Choose a pet: cat, dog, or fish.",
+    "What is the best pet: a dog, a cat or a fish?",
+    "If you could have one pet, a fish, a cat or a dog, which would it be?",
+    "Pick one animal: dog, fish or cat.",
+    "Fish, cat or dog: which pet do you want?",
+    "I can adopt a dog, a cat or a fish. Which one should I take?",
+    "Your favourite pet among cat, dog and fish?",
+    "Dog, fish, or cat? Answer with one word.",
+    "Name the pet you prefer: cat, dog or fish.",
+    "Which would you rather have as a pet, a fish, a dog or a cat?",
 )
-"""Paraphrases of one question, so that self-play trains on more than one prompt string."""
+"""Paraphrases of one question (options in varied order), so that self-play trains on more than one
+prompt string. SmolLM2-135M-Instruct names all three animals at temperature 1 (and mostly answers
+something else): every option has support under π_0, which multiplicative weights need."""
 
 GAMES = {
-    "rps": PreferenceGame(
-        "rps",
-        ("rock", "paper", "scissors"),
-        (("paper", "rock", 0.9), ("scissors", "paper", 0.9), ("rock", "scissors", 0.9)),
-        prompts=RPS_PROMPTS,
+    "pets": PreferenceGame(
+        "pets",
+        ("cat", "dog", "fish"),
+        (("dog", "cat", 0.9), ("fish", "dog", 0.9), ("cat", "fish", 0.9)),
+        prompts=PET_PROMPTS,
     ),
-    "rps_weighted": PreferenceGame(
-        "rps_weighted",
-        ("rock", "paper", "scissors"),
-        (("paper", "rock", 0.9), ("scissors", "paper", 0.7), ("rock", "scissors", 0.6)),
-        prompts=RPS_PROMPTS,
+    "pets_weighted": PreferenceGame(
+        "pets_weighted",
+        ("cat", "dog", "fish"),
+        (("dog", "cat", 0.9), ("fish", "dog", 0.7), ("cat", "fish", 0.6)),
+        prompts=PET_PROMPTS,
     ),
 }
-"""Built-in games. ``rps``: rock-paper-scissors with P(win) = 0.9 on every edge; Nash (⅓, ⅓, ⅓, 0).
-``rps_weighted``: unequal payoffs (paper ≻ rock 0.9, scissors ≻ paper 0.7, rock ≻ scissors 0.6);
-Nash (2/7, 1/7, 4/7, 0): the weight of each option is the payoff of the edge it is not part of."""
+"""Built-in games: rock-paper-scissors on three pets (dog ≻ cat ≻ fish ≻ dog), every answer naming no
+option losing to each option with P = 0.9. ``pets``: P(win) = 0.9 on every edge, Nash (⅓, ⅓, ⅓, 0).
+``pets_weighted``: unequal payoffs (dog ≻ cat 0.9, fish ≻ dog 0.7, cat ≻ fish 0.6), Nash
+(2/7, 1/7, 4/7, 0) over (cat, dog, fish, other): each option's weight is the payoff of the edge it is
+not part of."""

@@ -57,8 +57,8 @@ class NashBenchArgs:
 
     output: str = "runs/nash/results.json"
     """Results JSON (top-level "headline"); the simplex plot and judge runs go next to it."""
-    games: list[str] = field(default_factory=lambda: ["rps", "rps_weighted"])
-    """Games from genpref.cyclic.games.GAMES: rps (uniform Nash), rps_weighted (Nash 2/7, 1/7, 4/7)."""
+    games: list[str] = field(default_factory=lambda: ["pets", "pets_weighted"])
+    """Games from genpref.cyclic.games.GAMES: pets (uniform Nash), pets_weighted (Nash 2/7, 1/7, 4/7)."""
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     """Any of gpo, sppo, bt_reward, bt_dpo."""
     iterations: int = 5
@@ -183,6 +183,7 @@ class NashRun:
         from genpref.models.config import PreferenceModelConfig
         from genpref.models.preference_model import PreferenceModel
         from genpref.train.config import OptimConfig, TrainConfig
+        from genpref.train.device import default_device
         from genpref.train.rm import train_preference_model_on
         from genpref.train.rm_config import RMTrainConfig
 
@@ -205,7 +206,7 @@ class NashRun:
                 output_dir=str(self.out / game.name / f"judge_{name}"),
             )
             result = train_preference_model_on(cfg, rows, None, overwrite=True)
-            judges[name] = PreferenceModel.from_pretrained(result.final_dir).eval()
+            judges[name] = PreferenceModel.from_pretrained(result.final_dir, device=default_device()).eval()
         return judges
 
     def prompts(self, game) -> list[str]:
@@ -322,10 +323,12 @@ class NashRun:
     def run(self) -> dict:
         from genpref.models.backbone import resolve_backbone
         from genpref.policy.model import load_policy
+        from genpref.train.device import default_device
 
         a, start = self.args, time.perf_counter()
         torch.manual_seed(a.seed)
         lm0, self.tokenizer = load_policy(resolve_backbone(a.policy))
+        lm0.to(default_device())
         results: dict = {"config": asdict(a), "games": {}}
         for game in self.games:
             prompts = self.prompts(game)
