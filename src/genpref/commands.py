@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from genpref.errors import ConfigError
+from genpref.validate import at_least
 
 log = logging.getLogger("genpref")
 
@@ -34,6 +35,10 @@ class EvalArgs:
     limit: int | None = None
     """Evaluate at most this many rows."""
 
+    def __post_init__(self) -> None:
+        at_least("batch_size", self.batch_size, 1)
+        at_least("limit", self.limit, 1, optional=True)
+
 
 @dataclass
 class ScoreArgs:
@@ -51,6 +56,10 @@ class ScoreArgs:
     """Sequences per forward batch."""
     limit: int | None = None
     """Score at most this many rows."""
+
+    def __post_init__(self) -> None:
+        at_least("batch_size", self.batch_size, 1)
+        at_least("limit", self.limit, 1, optional=True)
 
 
 @dataclass
@@ -116,6 +125,9 @@ class DataCyclesArgs:
     """Split name for hub datasets."""
     exact_max_items: int = 16
     """Solve the BT ceiling exactly for cyclic blocks up to this size (bounds above it)."""
+
+    def __post_init__(self) -> None:
+        at_least("exact_max_items", self.exact_max_items, 1)
 
 
 def build_cyclic_files(args: DataCyclicArgs):

@@ -26,7 +26,7 @@ from genpref.data.types import CompletionExample, PreferenceExample
 from genpref.errors import ConfigError
 from genpref.losses.policy import PolicyLoss, nll_loss, policy_loss
 from genpref.losses.policy_unpaired import kto_kl_estimate
-from genpref.models.backbone import cache_dir
+from genpref.models.backbone import cache_dir, check_backbone
 from genpref.models.lora import apply_lora
 from genpref.policy.logprobs import completion_logps
 from genpref.policy.model import load_policy, save_policy
@@ -34,6 +34,7 @@ from genpref.policy.reference import cached_reference_logps
 from genpref.policy.sequences import make_batch, resolve_packing
 from genpref.train.loop import StepResult, finish, run_loop, start_run
 from genpref.train.po_config import POTrainConfig
+from genpref.train.run_dir import claim_run_dir
 
 log = logging.getLogger("genpref")
 
@@ -331,23 +332,33 @@ def load_po_data(cfg: POTrainConfig, output_dir: Path, kind: PolicyLoss):
 def train_policy(cfg: POTrainConfig) -> POTrainResult:
     """``genpref po train``: load and validate the configured data, then optimise."""
     output_dir = Path(cfg.output_dir)
-    if not cfg.resume and (output_dir / "config.yaml").exists():
-        raise ConfigError(
-            f"{output_dir} already holds a run.\n  fix: pass --resume to continue it, or choose another output_dir"
-        )
-    examples, evals = load_po_data(cfg, output_dir, PolicyLoss(cfg.loss.loss))
-    return train_policy_on(cfg, examples, evals)
+    with claim_run_dir(output_dir, cfg.resume, cfg.overwrite):  # before the rejects file is written
+        examples, evals = load_po_data(cfg, output_dir, PolicyLoss(cfg.loss.loss))
+        return train_policy_on(cfg, examples, evals)
 
 
 def train_policy_on(
     cfg: POTrainConfig, examples: list, eval_examples: list | None = None, overwrite: bool = False
 ) -> POTrainResult:
-    """Optimise on in-memory pairs (or labelled completions for KTO); ``cfg.data`` is ignored."""
-    kind = PolicyLoss(cfg.loss.loss)
+    """Optimise on in-memory pairs (or labelled completions for KTO); ``cfg.data`` is ignored.
+
+    ``overwrite`` (or ``cfg.overwrite``): delete an existing run in ``cfg.output_dir`` first."""
     if cfg.train.finetune == "frozen":
         raise ConfigError("train.finetune=frozen trains nothing in a policy.\n  fix: use full or lora")
+    check_backbone(
+        cfg.policy.model,
+        cfg.policy.max_length,
+        field="policy.max_length",
+        trust_remote_code=cfg.policy.trust_remote_code,
+    )
+    with claim_run_dir(cfg.output_dir, cfg.resume, overwrite or cfg.overwrite):
+        return _train_policy(cfg, examples, eval_examples or [])
+
+
+def _train_policy(cfg: POTrainConfig, examples: list, eval_examples: list) -> POTrainResult:
+    kind = PolicyLoss(cfg.loss.loss)
     output_dir = Path(cfg.output_dir)
-    acc, resume_from = start_run(cfg, cfg.train, output_dir, cfg.resume, overwrite)
+    acc, resume_from = start_run(cfg, cfg.train, output_dir, cfg.resume)
     torch.manual_seed(cfg.train.seed)
     lm, tokenizer = load_policy(cfg.policy.model, trust_remote_code=cfg.policy.trust_remote_code)
     cfg = replace(cfg, engine=replace(cfg.engine, packing=resolve_packing(cfg.engine.packing, lm)))
