@@ -107,6 +107,20 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
+def _check_creatable(folder: Path, option: str, value: Path) -> None:
+    """``folder`` exists as a writable folder, or can be created (its nearest existing ancestor is one)."""
+    base = _nearest_existing(folder)
+    if not base.is_dir():
+        raise ConfigError(
+            f"{option} {value}: {base} is a file, so the folder cannot be created.\n  fix: choose another {option}"
+        )
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{option} {value}: no permission to write in {base}.\n"
+            f"  fix: choose an {option} you can write to, or fix the folder's permissions"
+        )
+
+
 def check_writable_dir(path: str | Path, option: str = "output_dir") -> None:
     """``path`` is (or can be created as) a folder this process may write into."""
     folder = Path(path)
@@ -114,15 +128,7 @@ def check_writable_dir(path: str | Path, option: str = "output_dir") -> None:
         raise ConfigError(
             f"{option} {folder} is a file, not a folder.\n  fix: choose another {option}, or move the file away"
         )
-    base = _nearest_existing(folder)
-    if not base.is_dir():
-        raise ConfigError(f"{option} {folder}: {base} is a file, so the folder cannot be created.\n"
-                          f"  fix: choose another {option}")  # fmt: skip
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"{option} {folder}: no permission to write in {base}.\n"
-            f"  fix: choose an {option} you can write to, or fix the folder's permissions"
-        )
+    _check_creatable(folder, option, folder)
 
 
 def check_writable_file(path: str | Path, option: str = "output") -> None:
@@ -134,7 +140,7 @@ def check_writable_file(path: str | Path, option: str = "output") -> None:
         )
     if file.exists() and not os.access(file, os.W_OK):
         raise ConfigError(f"{option} {file} exists and is read-only.\n  fix: choose another {option}")
-    check_writable_dir(file.parent, f"the folder of {option}")
+    _check_creatable(file.parent, option, file)
 
 
 def check_outputs(config) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from genpref.errors import ConfigError
+from genpref.errors import ConfigError, DataError
 from genpref.validate import at_least
 
 log = logging.getLogger("genpref")
@@ -150,9 +150,14 @@ def cycle_report_file(args: DataCyclesArgs):
     from genpref.cyclic.builder import comparisons_from_file
     from genpref.cyclic.graph import analyze_comparisons
 
-    report = analyze_comparisons(
-        comparisons_from_file(args.data, split=args.split), exact_max_items=args.exact_max_items
-    )
+    comparisons = comparisons_from_file(args.data, split=args.split)
+    if not comparisons:
+        raise DataError(
+            "no comparisons (the file is empty, or no row has two responses with different scores)",
+            source=str(args.data),
+            fix="pass a file of pairwise rows, scored ranking rows or rated rows (see the README's Data section)",
+        )
+    report = analyze_comparisons(comparisons, exact_max_items=args.exact_max_items)
     print(report.summary())
     if args.output:
         from genpref.train.checkpoint import atomic_write_text
@@ -180,6 +185,15 @@ def evaluate_file(args: EvalArgs) -> dict:
     kept = [f for f in feats if f is not None]
     if len(kept) < len(feats):
         log.info(f"{len(feats) - len(kept)} rows dropped by truncation policy 'drop'")
+    if not kept:
+        why = f"all {report.n_read} rows were rejected (reasons in {rejects})" if report.rejected else ""
+        why = why or ("every row was dropped by truncation" if feats else "the data has no rows")
+        raise DataError(
+            f"nothing to evaluate: {why}",
+            source=str(args.data),
+            fix="check that the file holds prompt/chosen/rejected rows (the rejects file gives each row's "
+            "reason); for rows dropped by truncation use a checkpoint trained with truncation=truncate",
+        )
     results = evaluate_features(model, kept, args.batch_size)
     results["model"], results["data"] = str(args.model), str(args.data)
     overall = results["overall"]
@@ -234,6 +248,10 @@ def score_file(args: ScoreArgs) -> list[dict]:
     else:
         report = load_preferences(args.data, split=args.split, limit=args.limit)
         exs = report.examples
+        if not exs:
+            raise DataError(
+                "no rows to score", source=str(args.data), fix="pass a file with at least one row"
+            )
         score = model.score(
             [e.prompt for e in exs],
             [e.chosen for e in exs],

@@ -21,7 +21,13 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from genpref.data.encode import Encoded, Truncation, encode_chosen_rejected, encode_response
+from genpref.data.encode import (
+    Encoded,
+    Truncation,
+    encode_chosen_rejected,
+    encode_response,
+    warn_unknown_tokens,
+)
 from genpref.data.types import CompletionExample, PreferenceExample
 from genpref.errors import ConfigError
 from genpref.losses.policy import PolicyLoss, nll_loss, policy_loss
@@ -88,7 +94,7 @@ def _row_tokens(item: PairItem | CompletionItem) -> int:
 
 
 def tokenize_pairs(tokenizer, examples: list[PreferenceExample], cfg: POTrainConfig) -> list[PairItem]:
-    items, dropped, truncated = [], 0, 0
+    items, dropped, truncated, origins = [], 0, 0, []
     for ex in examples:
         pair = encode_chosen_rejected(
             tokenizer,
@@ -104,6 +110,8 @@ def tokenize_pairs(tokenizer, examples: list[PreferenceExample], cfg: POTrainCon
             continue
         truncated += int(pair[0].truncated or pair[1].truncated)
         items.append(PairItem(pair[0], pair[1], float(ex.label)))
+        origins.append(ex.origin)
+    warn_unknown_tokens(tokenizer, zip(origins, ((it.chosen, it.rejected) for it in items)), "pairs")
     log.info(
         f"{len(items)} pairs tokenised (max_length {cfg.policy.max_length}); {truncated} truncated, "
         f"{dropped} dropped by truncation policy '{cfg.policy.truncation}'"

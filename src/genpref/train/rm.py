@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from genpref.data.encode import warn_unknown_tokens
 from genpref.data.load import load_preferences
 from genpref.data.types import PreferenceExample
 from genpref.errors import ConfigError
@@ -92,14 +93,20 @@ def build_model(cfg: RMTrainConfig) -> PreferenceModel:
 
 
 def featurize_all(model: PreferenceModel, examples: list[PreferenceExample], what: str, progress: bool):
-    feats, dropped, truncated = [], 0, 0
+    feats, dropped, truncated, feats_by_example = [], 0, 0, []
     for ex in tqdm(examples, desc=f"tokenize {what}", disable=not progress, leave=False):
         f = model.featurize(ex)
+        feats_by_example.append(f)
         if f is None:
             dropped += 1
             continue
         truncated += int(f.first.truncated or f.second.truncated)
         feats.append(f)
+    warn_unknown_tokens(
+        model.tokenizer,
+        ((ex.origin, (f.first, f.second)) for ex, f in zip(examples, feats_by_example) if f is not None),
+        what,
+    )
     policy = model.config.truncation
     log.info(
         f"{what}: {len(feats)} comparisons tokenised (max_length {model.config.max_length}); "
