@@ -127,7 +127,9 @@ def test_gzip_is_recognised_by_content_and_a_corrupt_body_is_named(tmp_path):
     body = gzip.compress((row * 2000).encode())
     corrupt = tmp_path / "corrupt.jsonl.gz"
     corrupt.write_bytes(body[: len(body) // 2])
-    with pytest.raises(DataError, match=r"(?s)corrupt\.jsonl\.gz:\d+: corrupt gzip data.*fetch the file again"):
+    with pytest.raises(
+        DataError, match=r"(?s)corrupt\.jsonl\.gz:\d+: corrupt gzip data.*fetch the file again"
+    ):
         load_preferences(corrupt)
 
 
@@ -310,3 +312,34 @@ def test_yaml_errors_name_the_file_and_line(capsys):
     assert main(["rm", "train", "--config", str(BAD / "broken_yaml.yaml")]) == 2
     err = capsys.readouterr().err
     assert "broken_yaml.yaml:4:" in err and "invalid YAML" in err and "<unicode string>" not in err
+
+
+# ---------------------------------------------------------------- valid but risky data: warnings
+
+
+def test_duplicate_rows_are_kept_and_reported_with_their_lines(tmp_path, caplog):
+    from genpref.data.load import load_preferences
+
+    a, b = ({"prompt": "p", "chosen": c, "rejected": "r"} for c in ("x", "y"))
+    (tmp_path / "dup.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (a, b, a, a)))
+    report = load_preferences(tmp_path / "dup.jsonl")
+    assert len(report.examples) == 4  # never a silent change
+    assert report.duplicates == [("dup.jsonl:3", "dup.jsonl:1"), ("dup.jsonl:4", "dup.jsonl:1")]
+    assert "2 rows repeat an earlier row exactly: dup.jsonl:3 (= dup.jsonl:1)" in caplog.text
+
+
+def test_text_the_tokenizer_cannot_represent_is_reported_by_row(caplog):
+    from transformers import AutoTokenizer
+
+    from genpref.data.encode import encode_response, warn_unknown_tokens
+
+    tok = AutoTokenizer.from_pretrained(tiny_bert())
+    plain = encode_response(tok, "Name a colour.", "Blue.", max_length=64, is_encoder=True)
+    blob = encode_response(tok, "Decode this.", "a" * 101, max_length=64, is_encoder=True)  # one [UNK]
+    assert tok.unk_token_id in blob.input_ids and tok.unk_token_id not in plain.input_ids
+    found = warn_unknown_tokens(tok, [("f.jsonl:1", (plain,)), ("f.jsonl:2", (blob,))], "train")
+    assert found == ["f.jsonl:2"]
+    assert (
+        "train: 1 rows contain text the tokenizer maps to the unknown token '[UNK]' (rows f.jsonl:2)"
+        in caplog.text
+    )

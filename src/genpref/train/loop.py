@@ -162,6 +162,8 @@ def save_checkpoint(acc, recipe: Recipe, model, output_dir: Path, step: int, kee
         (tmp / STATE_FILE).write_text(json.dumps({"global_step": step}))
         write_complete_marker(tmp)  # last: a checkpoint without it is skipped on resume
         publish_config(output_dir)
+        if target.exists():  # an incomplete checkpoint of this step, skipped on resume
+            shutil.rmtree(target)
         os.replace(tmp, target)
         prune_checkpoints(output_dir, keep)
     acc.wait_for_everyone()
