@@ -93,20 +93,16 @@ def build_model(cfg: RMTrainConfig) -> PreferenceModel:
 
 
 def featurize_all(model: PreferenceModel, examples: list[PreferenceExample], what: str, progress: bool):
-    feats, dropped, truncated, feats_by_example = [], 0, 0, []
+    feats, dropped, truncated, origins = [], 0, 0, []
     for ex in tqdm(examples, desc=f"tokenize {what}", disable=not progress, leave=False):
         f = model.featurize(ex)
-        feats_by_example.append(f)
         if f is None:
             dropped += 1
             continue
         truncated += int(f.first.truncated or f.second.truncated)
         feats.append(f)
-    warn_unknown_tokens(
-        model.tokenizer,
-        ((ex.origin, (f.first, f.second)) for ex, f in zip(examples, feats_by_example) if f is not None),
-        what,
-    )
+        origins.append(ex.origin)
+    warn_unknown_tokens(model.tokenizer, zip(origins, ((f.first, f.second) for f in feats)), what)
     policy = model.config.truncation
     log.info(
         f"{what}: {len(feats)} comparisons tokenised (max_length {model.config.max_length}); "
