@@ -14,18 +14,32 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from dataclasses import fields
 
 from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 
+from genpref.cli_checks import check_config_files, check_outputs, short_parse_error
 from genpref.errors import GenprefError
 
 set_parsing_settings(docstring_parse_attribute_docstrings=True)
 
 
+class _Parser(ArgumentParser):
+    """jsonargparse's parser with a short error: the offending option and its valid values, no usage dump."""
+
+    def error(self, message: str, ex: Exception | None = None):
+        prog = self.prog.replace(" [options]", "")
+        sys.stderr.write(f"{prog}: error: {short_parse_error(message, self)}\n")
+        sys.stderr.write(f"  run '{prog} --help' for every option\n")
+        self.exit(2)
+
+
 def _dataclass_parser(cls, prog: str) -> ArgumentParser:
-    parser = ArgumentParser(prog=prog, description=(cls.__doc__ or "").strip(), exit_on_error=True)
+    parser = _Parser(
+        prog=prog, description=(cls.__doc__ or "").strip(), exit_on_error=True, allow_abbrev=False
+    )
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below.")
     parser.add_class_arguments(cls, as_group=False)
     return parser
@@ -123,21 +137,54 @@ def main(argv: list[str] | None = None) -> int:
     rest = (
         leading + rest
     )  # `genpref data cycles FILE` == `--data FILE`; `rm compare A B` == `--model_a A --model_b B`
-    namespace = parser.parse_args(rest)  # exits 2 with a message on unknown/invalid options
+    try:
+        check_config_files(rest)  # YAML errors with file and line, before jsonargparse sees the file
+    except GenprefError as exc:
+        print(f"genpref: error: {exc}", file=sys.stderr)
+        return 2
+    namespace = parser.parse_args(rest)  # exits 2 with a short message on unknown/invalid options
     from genpref import commands as command_impl
 
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # schedulers stop jobs with SIGTERM
     try:
         config = _build(parser, namespace, table[key][0])
+        check_outputs(config)  # every output_dir / output writable, before any work
         command_impl.run(key, config)
     except GenprefError as exc:
         print(f"genpref: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except OSError as exc:  # a file the user named could not be read or written
+        print(f"genpref: error: {_os_error_text(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        where = getattr(exc, "checkpoint", None)
+        saved = f"saved checkpoint {where}; " if where else ""
         print(
-            "genpref: interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr
+            f"genpref: interrupted by {signal.Signals(signum).name}; {saved}"
+            "rerun the same command with --resume true to continue from the last checkpoint",
+            file=sys.stderr,
         )
-        return 130
+        return 128 + signum
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _raise_interrupt(signum, frame) -> None:
+    """SIGTERM outside a training loop: stop like Ctrl-C (training loops checkpoint first, see train.loop)."""
+    exc = KeyboardInterrupt()
+    exc.signum = signum
+    raise exc
+
+
+def _os_error_text(exc: OSError) -> str:
+    path = exc.filename or "a file"
+    why = exc.strerror or str(exc)
+    return (
+        f"{path}: {why}.\n  fix: check that the path exists and is the kind expected (a file, not a folder), "
+        "and that you may read (inputs) or write (outputs) it"
+    )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Literal
 
 from genpref.data.rankings import RankingPairConfig
-from genpref.errors import ConfigError
+from genpref.errors import ConfigError, DataError
+from genpref.validate import at_least
 
 log = logging.getLogger("genpref")
 
@@ -73,6 +74,10 @@ class CompareArgs(_EvalOptions):
     n_boot: int = 10_000
     """Bootstrap replicates."""
 
+    def __post_init__(self) -> None:
+        at_least("batch_size", self.batch_size, 1)
+        at_least("limit", self.limit, 1, optional=True)
+
 
 @dataclass
 class ScoreArgs:
@@ -90,6 +95,10 @@ class ScoreArgs:
     """Sequences per forward batch."""
     limit: int | None = None
     """Score at most this many rows."""
+
+    def __post_init__(self) -> None:
+        at_least("batch_size", self.batch_size, 1)
+        at_least("limit", self.limit, 1, optional=True)
 
 
 @dataclass
@@ -169,6 +178,9 @@ class DataCyclesArgs:
     exact_max_items: int = 16
     """Solve the BT ceiling exactly for cyclic blocks up to this size (bounds above it)."""
 
+    def __post_init__(self) -> None:
+        at_least("exact_max_items", self.exact_max_items, 1)
+
 
 def build_cyclic_files(args: DataCyclicArgs):
     from genpref.cyclic.builder import build_cyclic, write_datasets
@@ -190,9 +202,14 @@ def cycle_report_file(args: DataCyclesArgs):
     from genpref.cyclic.builder import comparisons_from_file
     from genpref.cyclic.graph import analyze_comparisons
 
-    report = analyze_comparisons(
-        comparisons_from_file(args.data, split=args.split), exact_max_items=args.exact_max_items
-    )
+    comparisons = comparisons_from_file(args.data, split=args.split)
+    if not comparisons:
+        raise DataError(
+            "no comparisons (the file is empty, or no row has two responses with different scores)",
+            source=str(args.data),
+            fix="pass a file of pairwise rows, scored ranking rows or rated rows (see the README's Data section)",
+        )
+    report = analyze_comparisons(comparisons, exact_max_items=args.exact_max_items)
     print(report.summary())
     if args.output:
         from genpref.train.checkpoint import atomic_write_text
@@ -217,6 +234,15 @@ def _eval_rows(args: EvalArgs):
         ranking=args.ranking,
     )
     log.info(f"{data.report.summary()} ({data.layout})")
+    if not data.rows:
+        report = data.report
+        why = f"all {report.n_read} rows were rejected (reasons in {rejects})" if report.rejected else ""
+        raise DataError(
+            f"nothing to evaluate: {why or 'the data has no rows'}",
+            source=str(args.data),
+            fix="check that the file holds prompt/chosen/rejected rows, ranking rows or best-of-N rows (the "
+            "rejects file gives each row's reason)",
+        )
     return data
 
 
@@ -303,6 +329,10 @@ def score_file(args: ScoreArgs) -> list[dict]:
     else:
         report = load_preferences(args.data, split=args.split, limit=args.limit)
         exs = report.examples
+        if not exs:
+            raise DataError(
+                "no rows to score", source=str(args.data), fix="pass a file with at least one row"
+            )
         score = model.score(
             [e.prompt for e in exs],
             [e.chosen for e in exs],

@@ -48,3 +48,11 @@ class ConfigError(GenprefError):
 
 class TrainingDiverged(GenprefError):
     """A non-finite loss or gradient; the last good checkpoint is kept."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A training run stopped by SIGINT or SIGTERM after writing a checkpoint (resume with --resume true)."""
+
+    def __init__(self, signum: int, checkpoint=None) -> None:
+        super().__init__(f"interrupted by signal {signum}; checkpoint {checkpoint}")
+        self.signum, self.checkpoint = signum, checkpoint

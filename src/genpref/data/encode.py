@@ -45,6 +45,8 @@ half to the other).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -292,3 +294,30 @@ def encode_pair_joint(
         (_ids(tokenizer, response_b), True),
     ]
     return _assemble(head, prompt_ids, middle, pieces, tail, max_length=max_length, truncation=truncation)
+
+
+def warn_unknown_tokens(
+    tokenizer: Any, rows: Iterable[tuple[str, Sequence[Encoded]]], what: str
+) -> list[str]:
+    """Origins of the rows whose tokens include the tokenizer's unknown token, with a warning.
+
+    The text is kept as it is (never silently changed); the model just sees less of it. A WordPiece
+    tokenizer (MiniLM) maps any word it cannot split to one ``[UNK]``, e.g. any unbroken run of more
+    than 100 characters (a URL, base64, a long number), and characters missing from its vocabulary.
+    """
+    unk = getattr(tokenizer, "unk_token_id", None)
+    special = {getattr(tokenizer, f"{n}_token_id", None) for n in ("eos", "bos", "pad", "sep", "cls")}
+    if (
+        unk is None or unk in special
+    ):  # some decoders reuse <|endoftext|> as unk; byte-level BPE never emits it
+        return []
+    found = [origin for origin, seqs in rows if any(unk in s.input_ids for s in seqs)]
+    if found:
+        shown = ", ".join(o or "?" for o in found[:5]) + (", ..." if len(found) > 5 else "")
+        logging.getLogger("genpref").warning(
+            f"{what}: {len(found)} rows contain text the tokenizer maps to the unknown token "
+            f"{tokenizer.unk_token!r} (rows {shown}); the model does not see that text. Typical causes: "
+            "unbroken runs of over 100 characters (URLs, base64, long numbers) or characters outside the "
+            "vocabulary; break or remove them if they matter"
+        )
+    return found

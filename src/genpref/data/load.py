@@ -38,7 +38,7 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +49,7 @@ from genpref.errors import DataError
 logger = logging.getLogger(__name__)
 
 ROLES = ("system", "user", "assistant")
+TOOL_ROLES = ("tool", "function", "ipython")
 MAX_FIELD_CHARS = 1_000_000
 """Longest text field accepted; anything longer is almost surely a broken row, not a long answer."""
 ASSISTANT_MARKER = "\n\nAssistant:"
@@ -65,9 +66,13 @@ class LoadReport:
     n_read: int
     source: str
     rejects_path: str | None = None
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    """``(origin, origin of the earlier identical row)`` for each kept row that repeats an earlier one."""
 
     def summary(self) -> str:
         text = f"read {self.n_read} rows from {self.source}: {len(self.examples)} kept"
+        if self.duplicates:
+            text += f" ({len(self.duplicates)} duplicates)"
         if self.rejected:
             text += f", {len(self.rejected)} skipped"
             if self.rejects_path:
@@ -119,6 +124,13 @@ def _message(value: Any, where: str) -> Message:
     role, content = value.get("role"), value.get("content")
     if not isinstance(role, str) or not isinstance(content, str):
         raise _Bad("message needs string 'role' and 'content'", where, fix)
+    if role in TOOL_ROLES:
+        raise _Bad(
+            f"'{role}' messages (tool calls and their results) are not supported",
+            where,
+            "convert each tool result into text of a neighbouring message, e.g. append "
+            "'\\n\\n[tool result] ...' to the next user message, or drop the tool turns from the dataset",
+        )
     if role not in ROLES:
         raise _Bad(f"unknown role '{role}'", where, fix)
     return {"role": role, "content": content}
@@ -163,6 +175,14 @@ def _merge_prompt(prompt: Prompt, prefix: list[Message] | None, where: str) -> P
 def _split_dialogue(text: Any, where: str) -> tuple[str, str]:
     text = _text(text, where)
     cut = text.rfind(ASSISTANT_MARKER)
+    if cut < 0 and "\r\n\r\nAssistant:" in text:
+        raise _Bad(
+            "the dialogue has Windows line endings ('\\r\\n\\r\\nAssistant:'), so the '\\n\\nAssistant:' turn "
+            "that splits off the prompt is not found",
+            where,
+            "convert the line endings inside the cells to '\\n' (e.g. pandas: df[col].str.replace('\\r\\n', "
+            "'\\n'), or save the CSV with Unix line endings)",
+        )
     if cut < 0 or not text[:cut].strip():
         fix = "add a 'prompt' field, or write the dialogue as '\\n\\nHuman: ...\\n\\nAssistant: ...'"
         raise _Bad("no prompt field and no '\\n\\nAssistant:' turn to split the prompt at", where, fix)
@@ -190,6 +210,13 @@ def _number(row: dict, key: str, default: float | None) -> float | None:
     return float(value)
 
 
+def _is_whole_dialogue(value: Any) -> bool:
+    """A response that carries its own prompt: a message list with a turn before the reply, or HH text."""
+    if isinstance(value, list):
+        return len(value) > 1
+    return isinstance(value, str) and ("Assistant:" in value)
+
+
 def _preference_from_row(row: dict, origin: str = "") -> PreferenceExample:
     """One raw row (any supported format) as a :class:`PreferenceExample`; raises ``_Bad``."""
     chosen_raw, rejected_raw = _require(row, "chosen"), _require(row, "rejected")
@@ -199,6 +226,13 @@ def _preference_from_row(row: dict, origin: str = "") -> PreferenceExample:
         rejected, rejected_prefix = _response(rejected_raw, "rejected")
         prompt = _merge_prompt(prompt, chosen_prefix, "chosen")
         prompt = _merge_prompt(prompt, rejected_prefix, "rejected")
+    elif "prompt" in row and not _is_whole_dialogue(chosen_raw):
+        raise _Bad(
+            "is null and 'chosen' is not a whole dialogue to take the prompt from",
+            "prompt",
+            fix="fill in the prompt (text or messages); leave the field out only for HH-style rows whose "
+            "chosen/rejected hold the whole '\\n\\nHuman: ...\\n\\nAssistant: ...' dialogue",
+        )
     elif isinstance(chosen_raw, list) and isinstance(rejected_raw, list):
         prompt, chosen = _split_conversation(chosen_raw, "chosen")
         rejected_prompt, rejected = _split_conversation(rejected_raw, "rejected")
@@ -320,7 +354,30 @@ def _load(
         reject_rows.append({"origin": origin, "reason": reason, "row": raw})
     if on_error == "skip" and rejects_path is not None:
         write_records(reject_rows, rejects_path)
-    return LoadReport(examples, rejected, n_read, name, None if rejects_path is None else str(rejects_path))
+    report = LoadReport(examples, rejected, n_read, name, None if rejects_path is None else str(rejects_path))
+    report.duplicates = _duplicates(examples)
+    if report.duplicates:
+        shown = ", ".join(f"{o} (= {first})" for o, first in report.duplicates[:5])
+        more = ", ..." if len(report.duplicates) > 5 else ""
+        logger.warning(
+            f"{name}: {len(report.duplicates)} rows repeat an earlier row exactly: {shown}{more}. They are "
+            "kept (and weigh double in training and evaluation); deduplicate the file if that is unintended"
+        )
+    return report
+
+
+def _duplicates(examples: list) -> list[tuple[str, str]]:
+    """Kept rows equal to an earlier row in everything but their origin."""
+    first: dict[str, str] = {}
+    found = []
+    for ex in examples:
+        content = {k: v for k, v in asdict(ex).items() if k != "origin"}
+        key = json.dumps(content, sort_keys=True, default=str)
+        if key in first:
+            found.append((ex.origin, first[key]))
+        else:
+            first[key] = ex.origin
+    return found
 
 
 def load_preferences(

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,9 @@ def _decode(data: bytes, name: str, first_line: int = 1) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if data[:2] == b"\x1f\x8b":
+            fix = "decompress it (`gunzip`), or for JSON Lines name it .jsonl.gz (read compressed)"
+            raise DataError("is gzip-compressed, not text", source=name, fix=fix) from None
         line = first_line + data[: exc.start].count(b"\n")
         raise DataError(
             f"not valid UTF-8 ({exc.reason})",
@@ -50,11 +54,22 @@ def _decode(data: bytes, name: str, first_line: int = 1) -> str:
         ) from None
 
 
+def _trailing_comma(exc: json.JSONDecodeError) -> bool:
+    """Whether a JSON error is a comma right before a closing bracket or brace (not allowed in JSON)."""
+    before, after = exc.doc[: exc.pos].rstrip(), exc.doc[exc.pos :].lstrip()
+    return before.endswith(",") and after[:1] in ("]", "}")
+
+
+_TRAILING_COMMA_FIX = "JSON allows no comma before a closing ']' or '}'; remove the trailing comma"
+
+
 def _parse_object(text: str, name: str, line: int) -> dict | _BadRecord:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         fix = "each line must be one complete JSON object; check quotes, commas and escapes"
+        if _trailing_comma(exc):
+            fix = _TRAILING_COMMA_FIX
         err = DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", source=name, line=line, fix=fix)
         return _BadRecord(err, text)
     if not isinstance(value, dict):
@@ -63,16 +78,32 @@ def _parse_object(text: str, name: str, line: int) -> dict | _BadRecord:
     return value
 
 
+def _is_gzip(path: Path) -> bool:
+    """Gzip by content (its two magic bytes), whatever the file is called (``.JSONL.GZ``, ``.jsonl``)."""
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
 def _iter_jsonl(path: Path, name: str) -> Iterator[tuple[int, dict | _BadRecord]]:
-    opener = gzip.open if path.name.endswith(".gz") else open
+    compressed = _is_gzip(path)
+    if path.name.lower().endswith(".gz") and not compressed:
+        fix = "decompress it properly, or rename it without .gz if it is plain text"
+        raise DataError("named .gz but not gzip-compressed", source=name, fix=fix)
+    opener = gzip.open if compressed else open
+    line = 0
     try:
         with opener(path, "rb") as fh:
             for line, raw in enumerate(fh, 1):
                 text = _decode(raw, name, line)
                 if text.strip():
                     yield line, _parse_object(text, name, line)
-    except (gzip.BadGzipFile, EOFError) as exc:
-        raise DataError(f"cannot read compressed file: {exc}", source=name, fix="check the file") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error, OSError) as exc:
+        raise DataError(
+            f"corrupt gzip data after line {line} ({type(exc).__name__}: {exc})",
+            source=name,
+            line=line + 1,
+            fix="the download or copy is truncated or damaged: fetch the file again (`gzip -t FILE` checks it)",
+        ) from None
 
 
 def _iter_json(path: Path, name: str) -> Iterator[tuple[int, dict | _BadRecord]]:
@@ -80,6 +111,10 @@ def _iter_json(path: Path, name: str) -> Iterator[tuple[int, dict | _BadRecord]]
         value = json.loads(_decode(path.read_bytes(), name))
     except json.JSONDecodeError as exc:
         fix = "a .json file holds one JSON list of objects; name a file with one object per line .jsonl"
+        if _trailing_comma(exc):
+            fix = _TRAILING_COMMA_FIX
+        elif exc.msg == "Extra data" and exc.doc.lstrip().startswith("{"):
+            fix = "this looks like one JSON object per line: rename the file to .jsonl"
         raise DataError(f"invalid JSON: {exc.msg}", source=name, line=exc.lineno, fix=fix) from None
     if not isinstance(value, list):
         fix = "a .json file must hold a list of objects; use .jsonl for one object per line"

@@ -110,6 +110,33 @@ def resolve_backbone(name_or_path: str) -> str:
     return name_or_path
 
 
+def check_backbone(
+    name_or_path: str, max_length: int, *, field: str, trust_remote_code: bool = False
+) -> None:
+    """Before any weights load: the backbone's config can be read, and ``max_length`` (the value of
+    ``field``) fits its position embeddings (a longer row would crash mid-training)."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(
+            resolve_backbone(name_or_path), trust_remote_code=trust_remote_code
+        )
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"could not read the config of model '{name_or_path}' ({str(exc).splitlines()[0]}).\n"
+            f"  fix: use a built-in name ({', '.join(BUILTIN_BACKBONES)}), a local model folder with a "
+            "config.json, or a hub id while online"
+        ) from None
+    limit = getattr(config, "max_position_embeddings", None)
+    if config.model_type in ("bert", "roberta", "xlm-roberta") and limit is not None:
+        limit -= 2 if config.model_type != "bert" else 0  # RoBERTa's positions start at padding_idx + 1
+    if isinstance(limit, int) and max_length > limit:
+        raise ConfigError(
+            f"{field}={max_length} exceeds the position limit of '{name_or_path}' ({limit} tokens); a row "
+            f"longer than {limit} tokens would crash training.\n  fix: set {field} <= {limit}"
+        )
+
+
 def is_encoder_config(config) -> bool:
     """True for bidirectional encoders (BERT-like), False for causal decoders."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES as CAUSAL

@@ -149,30 +149,41 @@ class PreferenceModel(nn.Module):
         from genpref.models.backbone import load_tokenizer
 
         path = Path(path)
+        meta = read_checkpoint_meta(path)
         meta_file = path / CONFIG_NAME
-        if not meta_file.exists():
-            raise ConfigError(
-                f"{path} is not a genpref preference-model checkpoint (no {CONFIG_NAME}).\n"
-                "  fix: pass a folder written by 'genpref rm train' (e.g. OUTPUT_DIR/final); to import the "
-                "GPM authors' released weights use genpref.models.paper.from_paper_checkpoint"
-            )
-        meta = json.loads(meta_file.read_text())
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ConfigError(
-                f"{meta_file}: unsupported checkpoint format_version {meta.get('format_version')}"
-            )
         try:
             config = PreferenceModelConfig(**meta["model"])
         except TypeError as exc:
             raise ConfigError(f"{meta_file}: incompatible model config ({exc})") from exc
         trust = config.trust_remote_code
-        hf_config = AutoConfig.from_pretrained(path, trust_remote_code=trust)
+        weights = path / WEIGHTS_NAME
+        if not weights.is_file():
+            pickled = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
+            how = (
+                f"it holds only pickle weights ({', '.join(pickled)}), which genpref never loads (unpickling "
+                "runs code); convert them with safetensors.torch.save_file in a trusted session"
+                if pickled
+                else "re-save it with genpref, or point to the complete folder"
+            )
+            raise ConfigError(f"{path}: no {WEIGHTS_NAME}.\n  fix: {how}")
+        try:
+            hf_config = AutoConfig.from_pretrained(path, trust_remote_code=trust)
+            tokenizer = load_tokenizer(str(path), trust_remote_code=trust)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"{path}: the backbone config or tokenizer files are missing or broken "
+                f"({str(exc).splitlines()[0]}).\n  fix: re-save the checkpoint with genpref"
+            ) from None
         model_backbone = AutoModel.from_config(hf_config, dtype=dtype, trust_remote_code=trust)
-        backbone = Backbone(
-            model_backbone, load_tokenizer(str(path), trust_remote_code=trust), meta["is_encoder"], str(path)
-        )
+        backbone = Backbone(model_backbone, tokenizer, meta["is_encoder"], str(path))
         model = cls(config, backbone)
-        state = load_file(path / WEIGHTS_NAME)
+        try:
+            state = load_file(weights)
+        except Exception as exc:  # safetensors raises SafetensorError (truncated, not safetensors)
+            raise ConfigError(
+                f"{weights}: unreadable weights ({str(exc).splitlines()[0]}); the file is truncated or "
+                "corrupt.\n  fix: copy the checkpoint again, or use an earlier one (OUTPUT_DIR/checkpoints/step-N/model)"
+            ) from None
         try:
             missing, unexpected = model.load_state_dict(state, strict=False)
         except RuntimeError as exc:  # shape mismatches raise even with strict=False
@@ -531,3 +542,30 @@ def rank_from_pair_logits(score: Tensor, tau: float, forwards: int) -> RankResul
     score = score.clone().fill_diagonal_(0.0)
     prob = S.preference_prob(score, tau).fill_diagonal_(0.5)
     return RankResult(prob, score, score.mean(1), prob.mean(1), forwards)
+
+
+def read_checkpoint_meta(path: str | Path) -> dict:
+    """The ``genpref.json`` of a checkpoint folder, checked: readable JSON of a supported format version."""
+    path = Path(path)
+    meta_file = path / CONFIG_NAME
+    if not meta_file.is_file():
+        raise ConfigError(
+            f"{path} is not a genpref preference-model checkpoint (no {CONFIG_NAME}).\n"
+            "  fix: pass a folder written by 'genpref rm train' (e.g. OUTPUT_DIR/final); to import the "
+            "GPM authors' released weights use genpref.models.paper.from_paper_checkpoint"
+        )
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{meta_file}: not valid JSON ({exc}).\n  fix: the file was edited or truncated; restore it from "
+            "another copy of the checkpoint (every checkpoints/step-N/model holds one)"
+        ) from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict):
+        raise ConfigError(f"{meta_file}: expected an object with a 'model' section.\n  fix: restore the file")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ConfigError(
+            f"{meta_file}: unsupported checkpoint format_version {meta.get('format_version')}.\n"
+            f"  fix: load it with the genpref version that wrote it (this one reads version {FORMAT_VERSION})"
+        )
+    return meta

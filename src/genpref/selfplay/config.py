@@ -8,6 +8,7 @@ from typing import Literal
 from genpref.selfplay.generate import SamplingConfig
 from genpref.train.config import OptimConfig, TrainConfig
 from genpref.train.po_config import EngineConfig, PolicyConfig
+from genpref.validate import at_least, positive
 
 
 @dataclass
@@ -91,3 +92,9 @@ class SelfPlayConfig:
     """Seed of sampling (per iteration) and training."""
     output_dir: str = "runs/selfplay"
     """Run folder: iter-N/ stages, results.jsonl, plots."""
+
+    def __post_init__(self) -> None:
+        at_least("k", self.k, 2)  # targets compare each sample with the others
+        at_least("iterations", self.iterations, 1)
+        positive("eta", self.eta)
+        positive("target_clip", self.target_clip, optional=True)

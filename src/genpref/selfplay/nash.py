@@ -238,6 +238,7 @@ class NashRun:
         from genpref.selfplay.recipe import SelfPlayItem
         from genpref.selfplay.run import train_on_items
         from genpref.train.loop import start_run
+        from genpref.train.run_dir import claim_run_dir
 
         a = self.args
         eta = {"gpo": a.eta_gpo, "sppo": a.eta_sppo, "bt_reward": a.eta_bt}[method]
@@ -251,8 +252,9 @@ class NashRun:
                 if s.token_ids:
                     items.append(SelfPlayItem(Encoded(ids + s.token_ids, len(ids), False), s.logp, target))
                     all_targets.append(target)
-        acc, _ = start_run({"method": method, "eta": eta}, cfg.train, folder, resume=False, overwrite=True)
-        result = train_on_items(cfg, acc, lm, self.tokenizer, items, folder, None, save_final=False)
+        with claim_run_dir(folder, resume=False, overwrite=True):
+            acc, _ = start_run({"method": method, "eta": eta}, cfg.train, folder, resume=False)
+            result = train_on_items(cfg, acc, lm, self.tokenizer, items, folder, None, save_final=False)
         return {"steps": result.steps, "eta": eta, "target_abs_mean": float(np.mean(np.abs(all_targets)))}
 
     def selfplay_config(self, method: str, eta: float):
@@ -278,6 +280,7 @@ class NashRun:
         from genpref.train.loop import run_loop, start_run
         from genpref.train.po import PairItem, PolicyLogps, PreferenceOptimizationRecipe
         from genpref.train.po_config import EngineConfig, LossConfig, POTrainConfig
+        from genpref.train.run_dir import claim_run_dir
 
         a = self.args
         items = []
@@ -303,20 +306,21 @@ class NashRun:
                 log_every=1000,
             ),
         )
-        acc, _ = start_run({"method": "bt_dpo"}, cfg.train, folder, resume=False, overwrite=True)
         recipe = PreferenceOptimizationRecipe(cfg, items, [], self.tokenizer)
-        result = run_loop(
-            acc,
-            PolicyLogps(lm, 1024),
-            recipe,
-            len(items),
-            cfg.train,
-            cfg.optim,
-            folder,
-            None,
-            desc="bt_dpo",
-            save_final=False,
-        )
+        with claim_run_dir(folder, resume=False, overwrite=True):
+            acc, _ = start_run({"method": "bt_dpo"}, cfg.train, folder, resume=False)
+            result = run_loop(
+                acc,
+                PolicyLogps(lm, 1024),
+                recipe,
+                len(items),
+                cfg.train,
+                cfg.optim,
+                folder,
+                None,
+                desc="bt_dpo",
+                save_final=False,
+            )
         return {"steps": result.steps, "pairs": len(items)}
 
     # -- the whole run ----------------------------------------------------------------------------

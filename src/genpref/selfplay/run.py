@@ -314,15 +314,25 @@ def training_prompts(cfg: SelfPlayConfig) -> list:
 
 def run_selfplay(cfg: SelfPlayConfig) -> list[dict]:
     """Run (or resume) all iterations; returns the per-iteration evaluation rows."""
-    if cfg.judge is None or not (Path(cfg.judge) / "genpref.json").exists():
+    from genpref.models.preference_model import read_checkpoint_meta
+    from genpref.train.run_dir import claim_run_dir
+
+    if cfg.judge is None:
         raise ConfigError(
-            f"judge '{cfg.judge}' is not a genpref preference-model checkpoint.\n"
-            "  fix: train one with 'genpref rm train' and pass its final/ folder as --judge"
+            "judge is required.\n  fix: train one with 'genpref rm train' and pass its final/ folder as --judge"
         )
-    if cfg.k < 2:
-        raise ConfigError(f"k must be >= 2 (got {cfg.k}): targets compare each sample with the others")
+    judge_type = read_checkpoint_meta(cfg.judge)["model"].get("type")
+    if cfg.algorithm == "gpo" and judge_type not in ("bt", "gpm"):
+        raise ConfigError(
+            f"algorithm=gpo needs a BT or GPM judge (an antisymmetric score s(y ≻ y')); {cfg.judge} is a "
+            f"{judge_type} model.\n  fix: use --algorithm sppo (any judge), or a BT/GPM judge"
+        )
+    with claim_run_dir(cfg.output_dir, resume=True):  # a rerun resumes finished stages
+        return _run_selfplay(cfg)
+
+
+def _run_selfplay(cfg: SelfPlayConfig) -> list[dict]:
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     prompts = training_prompts(cfg)
     eval_prompts = (
         load_prompts(cfg.prompts.eval, cfg.prompts.eval_limit, cfg.prompts.split) if cfg.eval.enabled else []

@@ -8,6 +8,7 @@ from typing import Literal
 from genpref.data.rankings import RankingPairConfig
 from genpref.errors import ConfigError
 from genpref.models.lora import LoraSettings
+from genpref.validate import at_least, between, out_of_range, positive
 
 
 @dataclass
@@ -30,6 +31,15 @@ class OptimConfig:
     """Decay after warm-up."""
     max_grad_norm: float = 1.0
     """Gradient clipping threshold (0 disables clipping)."""
+
+    def __post_init__(self) -> None:
+        positive("optim.lr", self.lr)
+        positive("optim.head_lr", self.head_lr, optional=True)
+        at_least("optim.weight_decay", self.weight_decay, 0)
+        between("optim.warmup_ratio", self.warmup_ratio, 0.0, 1.0)
+        at_least("optim.max_grad_norm", self.max_grad_norm, 0)
+        for i, beta in enumerate(self.betas):
+            between(f"optim.betas[{i}]", beta, 0.0, 1.0, open_high=True)
 
 
 @dataclass
@@ -85,9 +95,12 @@ class TrainConfig:
     """Show a progress bar."""
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "grad_accum"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("epochs", "batch_size", "grad_accum", "log_every"):
+            at_least(f"train.{name}", getattr(self, name), 1)
+        at_least("train.max_steps", self.max_steps, 1, optional=True)
+        at_least("train.eval_every", self.eval_every, 0)
+        at_least("train.save_every", self.save_every, 0)
+        at_least("train.keep_checkpoints", self.keep_checkpoints, 0)
         if self.disable_dropout and self.finetune == "lora" and self.lora.dropout > 0:
             raise ConfigError(
                 f"train.lora.dropout={self.lora.dropout} would be zeroed by train.disable_dropout=true.\n"
@@ -122,3 +135,9 @@ class DataConfig:
     """Use at most this many evaluation rows."""
     ranking: RankingPairConfig = field(default_factory=RankingPairConfig)
     """How ranking rows (prompt, responses, scores) become pairs (preference-model training only)."""
+
+    def __post_init__(self) -> None:
+        if self.eval_fraction != 0 and not 0 < self.eval_fraction < 1:
+            raise out_of_range("data.eval_fraction", self.eval_fraction, "in (0, 1), or 0 for no hold-out")
+        at_least("data.limit", self.limit, 1, optional=True)
+        at_least("data.eval_limit", self.eval_limit, 1, optional=True)

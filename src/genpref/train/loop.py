@@ -3,7 +3,9 @@
 A recipe supplies the math of one micro-batch (``Recipe.micro_step``: per-row losses and per-row
 statistics) and how to save its model; this module does the rest, identically for all of them:
 accelerate set-up, the run folder, resume, gradient accumulation, the global-mean normalisation,
-clipping, the NaN guard, logging, periodic evaluation and atomic checkpoints.
+clipping, the NaN guard, logging, periodic evaluation, atomic checkpoints, and a clean stop on SIGINT or
+SIGTERM (what schedulers send): the step in flight finishes, a checkpoint is written, and
+``RunInterrupted`` names it.
 
 Normalisation: a step's loss is Σ(per-row losses) · P / (rows in the global step), so with DDP's
 gradient averaging the update equals that of one process over the whole global batch, for any
@@ -17,7 +19,10 @@ import logging
 import math
 import os
 import shutil
-from contextlib import nullcontext
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -27,7 +32,7 @@ import yaml
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from genpref.errors import ConfigError, TrainingDiverged
+from genpref.errors import ConfigError, RunInterrupted, TrainingDiverged
 from genpref.train.checkpoint import (
     STATE_FILE,
     atomic_dir,
@@ -36,6 +41,7 @@ from genpref.train.checkpoint import (
     prune_checkpoints,
     read_state,
     step_dir,
+    write_complete_marker,
 )
 from genpref.train.config import OptimConfig, TrainConfig
 from genpref.train.metrics import MetricsLog
@@ -45,9 +51,11 @@ log = logging.getLogger("genpref")
 
 RESUMABLE_CHANGES = {
     "train.epochs", "train.max_steps", "train.log_every", "train.eval_every", "train.save_every",
-    "train.keep_checkpoints", "train.progress", "train.report_to", "resume",
+    "train.keep_checkpoints", "train.progress", "train.report_to", "resume", "overwrite", "output_dir",
 }  # fmt: skip
-"""Config fields that may change between an interrupted run and its resumption."""
+"""Config fields that may change between an interrupted run and its resumption (a run folder may be moved)."""
+PENDING_CONFIG = ".config.yaml.pending"
+"""The run's config until its first checkpoint; then it becomes config.yaml (see genpref.train.run_dir)."""
 
 
 @dataclass
@@ -96,8 +104,12 @@ def _reset_accelerate_precision() -> None:
     AcceleratorState._reset_state(reset_partial_state=False)
 
 
-def start_run(config, train: TrainConfig, output_dir: Path, resume: bool, overwrite: bool = False):
-    """Create the Accelerator and the run folder; check a resumed run's config. Returns (acc, checkpoint|None)."""
+def start_run(config, train: TrainConfig, output_dir: Path, resume: bool):
+    """Create the Accelerator; check a resumed run's config. Returns (acc, checkpoint|None).
+
+    Call it inside ``genpref.train.run_dir.claim_run_dir(output_dir, ...)``, which locks the folder and
+    refuses to start over an existing run.
+    """
     from accelerate import Accelerator, PartialState
     from accelerate.utils import set_seed
 
@@ -111,16 +123,9 @@ def start_run(config, train: TrainConfig, output_dir: Path, resume: bool, overwr
         log_with=trackers or None,
         project_dir=str(output_dir),
     )
-    if overwrite and not resume and acc.is_main_process and output_dir.exists():
-        shutil.rmtree(output_dir)
-    acc.wait_for_everyone()
     saved = output_dir / "config.yaml"
     now = json.loads(json.dumps(config if isinstance(config, dict) else asdict(config)))  # tuples → lists
-    if saved.exists() and not resume:
-        raise ConfigError(
-            f"{output_dir} already holds a run.\n  fix: pass --resume to continue it, or choose another output_dir"
-        )
-    if saved.exists():
+    if saved.exists() and resume:
         before = _flat(yaml.safe_load(saved.read_text()))
         changed = sorted(
             k for k, v in _flat(now).items() if k not in RESUMABLE_CHANGES and before.get(k) != v
@@ -131,12 +136,19 @@ def start_run(config, train: TrainConfig, output_dir: Path, resume: bool, overwr
                 "change what the finished steps mean.\n  fix: restore those values, or start a new run in another output_dir"
             )
     acc.wait_for_everyone()
-    if acc.is_main_process:
-        atomic_write_text(saved, yaml.safe_dump(now, sort_keys=False))
+    if acc.is_main_process:  # published as config.yaml with the first checkpoint (publish_config)
+        atomic_write_text(output_dir / PENDING_CONFIG, yaml.safe_dump(now, sort_keys=False))
     set_seed(train.seed)
     if trackers:
         acc.init_trackers("genpref")
     return acc, (latest_checkpoint(output_dir) if resume else None)
+
+
+def publish_config(output_dir: Path) -> None:
+    """Make the pending config the run's config.yaml (main process; from the first checkpoint on)."""
+    pending = output_dir / PENDING_CONFIG
+    if pending.exists():
+        os.replace(pending, output_dir / "config.yaml")
 
 
 def save_checkpoint(acc, recipe: Recipe, model, output_dir: Path, step: int, keep: int) -> Path:
@@ -151,10 +163,48 @@ def save_checkpoint(acc, recipe: Recipe, model, output_dir: Path, step: int, kee
     if acc.is_main_process:
         recipe.save_model(model, tmp / "model")
         (tmp / STATE_FILE).write_text(json.dumps({"global_step": step}))
+        write_complete_marker(tmp)  # last: a checkpoint without it is skipped on resume
+        publish_config(output_dir)
+        if target.exists():  # an incomplete checkpoint of this step, skipped on resume
+            shutil.rmtree(target)
         os.replace(tmp, target)
         prune_checkpoints(output_dir, keep)
     acc.wait_for_everyone()
     return target
+
+
+class _StopRequest:
+    """Which signal asked the run to stop (0: none yet)."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+
+    def handle(self, signum, frame) -> None:
+        if self.signum:  # the second signal: stop at once
+            raise KeyboardInterrupt
+        self.signum = signum
+        log.warning(
+            f"received {signal.Signals(signum).name}: stopping after this step with a checkpoint "
+            "(send it again to stop at once)"
+        )
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[_StopRequest]:
+    """SIGINT/SIGTERM during training: finish the step in flight, checkpoint, raise RunInterrupted.
+
+    A second signal stops at once (KeyboardInterrupt). Handlers are installed only in the main thread.
+    """
+    stop = _StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {s: signal.signal(s, stop.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def disable_dropout(model: torch.nn.Module) -> int:
@@ -241,7 +291,14 @@ def run_loop(
     acc.register_for_checkpointing(scheduler)  # stepped here, once per optimizer step
     start = 0
     if resume_from is not None:
-        acc.load_state(str(resume_from / "accelerate"))
+        try:
+            acc.load_state(str(resume_from / "accelerate"))
+        except Exception as exc:  # a part replaced by a corrupt file of the same size
+            raise ConfigError(
+                f"--resume: cannot load checkpoint {resume_from} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}).\n  fix: delete that folder to resume "
+                "from the previous checkpoint, or start again with --overwrite true"
+            ) from None
         start = read_state(resume_from)["global_step"]
         log.info(f"resumed from {resume_from} at step {start}")
     metrics = MetricsLog(
@@ -254,67 +311,84 @@ def run_loop(
     params = [p for p in model.parameters() if p.requires_grad]
     P, rank = acc.num_processes, acc.process_index
     last_good = resume_from
-    window: dict[str, float] = {}
     bar = tqdm(
         total=len(plan), initial=start, desc=desc, disable=not (train.progress and acc.is_main_process)
     )
-    for step in range(start, len(plan)):
-        model.train()
-        micro_batches = plan[step]
-        n_rows = recipe.rows_per_example * sum(len(m) for m in micro_batches)
-        sums: dict[str, Tensor] = {}
-        for m_idx, global_idx in enumerate(micro_batches):
-            last = m_idx == len(micro_batches) - 1
-            with nullcontext() if last else acc.no_sync(model):
-                out = recipe.micro_step(model, shard(global_idx, rank, P), acc.device)
-                acc.backward(out.losses.sum() * P / n_rows)  # global mean (module docstring)
-            losses = out.losses.detach().double()
-            for key, value in {
-                "loss": losses,
-                **{k: v.detach().double() for k, v in out.stats.items()},
-            }.items():
-                sums[key] = sums.get(key, 0) + value.sum()
-            sums["rows"] = sums.get("rows", 0) + torch.tensor(
-                float(len(losses)), dtype=torch.float64, device=acc.device
+    window: dict[str, float] = {}
+    with _stop_on_signals() as stop:
+        for step in range(start, len(plan)):
+            model.train()
+            micro_batches = plan[step]
+            n_rows = recipe.rows_per_example * sum(len(m) for m in micro_batches)
+            sums: dict[str, Tensor] = {}
+            for m_idx, global_idx in enumerate(micro_batches):
+                last = m_idx == len(micro_batches) - 1
+                with nullcontext() if last else acc.no_sync(model):
+                    out = recipe.micro_step(model, shard(global_idx, rank, P), acc.device)
+                    acc.backward(out.losses.sum() * P / n_rows)  # global mean (module docstring)
+                losses = out.losses.detach().double()
+                for key, value in {
+                    "loss": losses,
+                    **{k: v.detach().double() for k, v in out.stats.items()},
+                }.items():
+                    sums[key] = sums.get(key, 0) + value.sum()
+                sums["rows"] = sums.get("rows", 0) + torch.tensor(
+                    float(len(losses)), dtype=torch.float64, device=acc.device
+                )
+                sums["non_finite"] = sums.get("non_finite", 0) + (~torch.isfinite(losses)).sum().double()
+            sums["stop"] = torch.tensor(float(stop.signum), dtype=torch.float64, device=acc.device)
+            keys = sorted(sums)
+            reduced = acc.reduce(torch.stack([sums[k] for k in keys]), reduction="sum").cpu().tolist()
+            totals = dict(zip(keys, reduced))
+            grad_norm = float(
+                acc.clip_grad_norm_(params, optim.max_grad_norm if optim.max_grad_norm > 0 else math.inf)
             )
-            sums["non_finite"] = sums.get("non_finite", 0) + (~torch.isfinite(losses)).sum().double()
-        keys = sorted(sums)
-        reduced = acc.reduce(torch.stack([sums[k] for k in keys]), reduction="sum").cpu().tolist()
-        totals = dict(zip(keys, reduced))
-        grad_norm = float(
-            acc.clip_grad_norm_(params, optim.max_grad_norm if optim.max_grad_norm > 0 else math.inf)
-        )
-        if totals["non_finite"] > 0 or not math.isfinite(grad_norm):
-            what = "loss" if totals["non_finite"] > 0 else "gradient norm"
-            raise TrainingDiverged(
-                f"non-finite {what} at step {step + 1}; no update was applied. "
-                f"Last good checkpoint: {last_good or 'none (no checkpoint written yet)'}.\n"
-                "  fix: lower optim.lr, check the data for extreme rows, or use precision=fp32"
+            if totals["non_finite"] > 0 or not math.isfinite(grad_norm):
+                what = "loss" if totals["non_finite"] > 0 else "gradient norm"
+                raise TrainingDiverged(
+                    f"non-finite {what} at step {step + 1}; no update was applied. "
+                    f"Last good checkpoint: {last_good or 'none (no checkpoint written yet)'}.\n"
+                    "  fix: lower optim.lr, check the data for extreme rows, or use precision=fp32"
+                )
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            done = step + 1
+            for key, value in totals.items():
+                window[key] = window.get(key, 0.0) + value
+            bar.update(1)
+            bar.set_postfix(
+                {k: f"{totals[k] / totals['rows']:.4f}" for k in ("loss", "accuracy") if k in totals}
             )
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        done = step + 1
-        for key, value in totals.items():
-            window[key] = window.get(key, 0.0) + value
-        bar.update(1)
-        bar.set_postfix({k: f"{totals[k] / totals['rows']:.4f}" for k in ("loss", "accuracy") if k in totals})
-        if done % train.log_every == 0 or done == len(plan):
-            means = {k: v / window["rows"] for k, v in window.items() if k not in ("rows", "non_finite")}
-            metrics.log(
-                done,
-                **means,
-                lr=scheduler.get_last_lr()[0],
-                grad_norm=grad_norm,
-                epoch=done / len(plan) * train.epochs,
-            )
-            window = {}
-        if train.eval_every and done % train.eval_every == 0 and done < len(plan):
-            metrics.log(done, **{f"eval_{k}": v for k, v in recipe.evaluate(unwrapped, acc).items()})
-        if train.save_every and done % train.save_every == 0 and done < len(plan):
-            last_good = save_checkpoint(acc, recipe, unwrapped, output_dir, done, train.keep_checkpoints)
+            if done % train.log_every == 0 or done == len(plan):
+                means = {
+                    k: v / window["rows"]
+                    for k, v in window.items()
+                    if k not in ("rows", "non_finite", "stop")
+                }
+                metrics.log(
+                    done,
+                    **means,
+                    lr=scheduler.get_last_lr()[0],
+                    grad_norm=grad_norm,
+                    epoch=done / len(plan) * train.epochs,
+                )
+                window = {}
+            if train.eval_every and done % train.eval_every == 0 and done < len(plan):
+                metrics.log(done, **{f"eval_{k}": v for k, v in recipe.evaluate(unwrapped, acc).items()})
+            if train.save_every and done % train.save_every == 0 and done < len(plan):
+                last_good = save_checkpoint(acc, recipe, unwrapped, output_dir, done, train.keep_checkpoints)
+            if totals["stop"] > 0 and done < len(plan):  # any process was signalled: all stop at this step
+                bar.close()
+                if last_good is None or last_good.name != step_dir(output_dir, done).name:
+                    last_good = save_checkpoint(
+                        acc, recipe, unwrapped, output_dir, done, train.keep_checkpoints
+                    )
+                raise RunInterrupted(stop.signum or signal.SIGTERM, last_good)
     bar.close()
     final_dir = output_dir / "final"
+    if acc.is_main_process:
+        publish_config(output_dir)
     if save_final and acc.is_main_process:
         with atomic_dir(final_dir) as tmp:
             recipe.save_model(unwrapped, tmp)

@@ -22,12 +22,18 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from genpref.data.encode import Encoded, Truncation, encode_chosen_rejected, encode_response
+from genpref.data.encode import (
+    Encoded,
+    Truncation,
+    encode_chosen_rejected,
+    encode_response,
+    warn_unknown_tokens,
+)
 from genpref.data.types import CompletionExample, PreferenceExample
 from genpref.errors import ConfigError
 from genpref.losses.policy import PolicyLoss, nll_loss, policy_loss
 from genpref.losses.policy_unpaired import kto_kl_estimate
-from genpref.models.backbone import cache_dir
+from genpref.models.backbone import cache_dir, check_backbone
 from genpref.models.lora import apply_lora
 from genpref.policy.logprobs import completion_logps, shared_prompt_logps
 from genpref.policy.model import load_policy, save_policy
@@ -36,6 +42,7 @@ from genpref.policy.sequences import make_batch, resolve_packing
 from genpref.train.device import check_on_device, place, resolve_precision
 from genpref.train.loop import StepResult, finish, run_loop, start_run
 from genpref.train.po_config import POTrainConfig
+from genpref.train.run_dir import claim_run_dir
 
 log = logging.getLogger("genpref")
 
@@ -113,7 +120,7 @@ def _row_tokens(item: PairItem | CompletionItem) -> int:
 
 
 def tokenize_pairs(tokenizer, examples: list[PreferenceExample], cfg: POTrainConfig) -> list[PairItem]:
-    items, dropped, truncated = [], 0, 0
+    items, dropped, truncated, origins = [], 0, 0, []
     for ex in examples:
         pair = encode_chosen_rejected(
             tokenizer,
@@ -129,6 +136,8 @@ def tokenize_pairs(tokenizer, examples: list[PreferenceExample], cfg: POTrainCon
             continue
         truncated += int(pair[0].truncated or pair[1].truncated)
         items.append(PairItem(pair[0], pair[1], float(ex.label)))
+        origins.append(ex.origin)
+    warn_unknown_tokens(tokenizer, zip(origins, ((it.chosen, it.rejected) for it in items)), "pairs")
     log.info(
         f"{len(items)} pairs tokenised (max_length {cfg.policy.max_length}); {truncated} truncated, "
         f"{dropped} dropped by truncation policy '{cfg.policy.truncation}'"
@@ -369,23 +378,33 @@ def load_po_data(cfg: POTrainConfig, output_dir: Path, kind: PolicyLoss):
 def train_policy(cfg: POTrainConfig) -> POTrainResult:
     """``genpref po train``: load and validate the configured data, then optimise."""
     output_dir = Path(cfg.output_dir)
-    if not cfg.resume and (output_dir / "config.yaml").exists():
-        raise ConfigError(
-            f"{output_dir} already holds a run.\n  fix: pass --resume to continue it, or choose another output_dir"
-        )
-    examples, evals = load_po_data(cfg, output_dir, PolicyLoss(cfg.loss.loss))
-    return train_policy_on(cfg, examples, evals)
+    with claim_run_dir(output_dir, cfg.resume, cfg.overwrite):  # before the rejects file is written
+        examples, evals = load_po_data(cfg, output_dir, PolicyLoss(cfg.loss.loss))
+        return train_policy_on(cfg, examples, evals)
 
 
 def train_policy_on(
     cfg: POTrainConfig, examples: list, eval_examples: list | None = None, overwrite: bool = False
 ) -> POTrainResult:
-    """Optimise on in-memory pairs (or labelled completions for KTO); ``cfg.data`` is ignored."""
-    kind = PolicyLoss(cfg.loss.loss)
+    """Optimise on in-memory pairs (or labelled completions for KTO); ``cfg.data`` is ignored.
+
+    ``overwrite`` (or ``cfg.overwrite``): delete an existing run in ``cfg.output_dir`` first."""
     if cfg.train.finetune == "frozen":
         raise ConfigError("train.finetune=frozen trains nothing in a policy.\n  fix: use full or lora")
+    check_backbone(
+        cfg.policy.model,
+        cfg.policy.max_length,
+        field="policy.max_length",
+        trust_remote_code=cfg.policy.trust_remote_code,
+    )
+    with claim_run_dir(cfg.output_dir, cfg.resume, overwrite or cfg.overwrite):
+        return _train_policy(cfg, examples, eval_examples or [])
+
+
+def _train_policy(cfg: POTrainConfig, examples: list, eval_examples: list) -> POTrainResult:
+    kind = PolicyLoss(cfg.loss.loss)
     output_dir = Path(cfg.output_dir)
-    acc, resume_from = start_run(cfg, cfg.train, output_dir, cfg.resume, overwrite)
+    acc, resume_from = start_run(cfg, cfg.train, output_dir, cfg.resume)
     torch.manual_seed(cfg.train.seed)
     lm, tokenizer = load_policy(cfg.policy.model, trust_remote_code=cfg.policy.trust_remote_code)
     cfg = replace(cfg, engine=replace(cfg.engine, packing=resolve_packing(cfg.engine.packing, lm)))

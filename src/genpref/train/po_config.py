@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from genpref.errors import ConfigError
 from genpref.train.config import DataConfig, OptimConfig, TrainConfig
+from genpref.validate import at_least, between, positive
 
 
 @dataclass
@@ -15,7 +17,7 @@ class PolicyConfig:
     model: str = "smollm2-135m"
     """Built-in name (smollm2-135m), local folder or hub id of a causal LM."""
     max_length: int = 512
-    """Maximum tokens of prompt + completion."""
+    """Maximum tokens of prompt + completion (at most the model's position limit, checked at start)."""
     truncation: Literal["truncate", "drop"] = "truncate"
     """Over-long rows: truncate (prompt from the left, then the completion) or drop (both reported)."""
     trust_remote_code: bool = False
@@ -44,6 +46,20 @@ class LossConfig:
     undesirable_weight: float = 1.0
     """KTO λ_U."""
 
+    def __post_init__(self) -> None:
+        from genpref.losses.policy import PolicyLoss  # torch: imported only when a config is built
+
+        positive("loss.beta", self.beta)
+        at_least("loss.sft_weight", self.sft_weight, 0)
+        positive("loss.desirable_weight", self.desirable_weight)
+        positive("loss.undesirable_weight", self.undesirable_weight)
+        if self.label_smoothing and not PolicyLoss(self.loss).uses_label_smoothing:
+            raise ConfigError(
+                f"loss.label_smoothing={self.label_smoothing} has no effect with loss.loss={self.loss}.\n"
+                "  fix: use loss.loss=cdpo or robust for label smoothing, or set loss.label_smoothing=0"
+            )
+        between("loss.label_smoothing", self.label_smoothing, 0.0, 0.5, open_high=True)
+
 
 @dataclass
 class EngineConfig:
@@ -68,6 +84,10 @@ class EngineConfig:
     key/value cache (exact, tested equal; up to K× less prompt compute). Batches then keep a prompt's
     samples together (train.group_by_prompt is implied; train.group_by_length is ignored)."""
 
+    def __post_init__(self) -> None:
+        at_least("engine.logprob_chunk", self.logprob_chunk, 1)
+        at_least("engine.reference_batch_size", self.reference_batch_size, 1)
+
 
 @dataclass
 class POTrainConfig:
@@ -91,6 +111,12 @@ class POTrainConfig:
     """Run folder: checkpoints/, final/ (a transformers folder), metrics.jsonl, config.yaml."""
     resume: bool = False
     """Continue from the newest complete checkpoint in output_dir."""
+    overwrite: bool = False
+    """Delete a finished or interrupted run in output_dir and start again (not with resume)."""
+
+    def __post_init__(self) -> None:
+        at_least("eval_batch_size", self.eval_batch_size, 1)
+        at_least("policy.max_length", self.policy.max_length, 8)
 
 
 @dataclass
@@ -111,3 +137,8 @@ class SFTConfig:
     """Run folder."""
     resume: bool = False
     """Continue from the newest complete checkpoint in output_dir."""
+    overwrite: bool = False
+    """Delete a finished or interrupted run in output_dir and start again (not with resume)."""
+
+    def __post_init__(self) -> None:
+        at_least("policy.max_length", self.policy.max_length, 8)

@@ -18,15 +18,18 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from genpref.data.encode import warn_unknown_tokens
 from genpref.data.rankings import load_comparisons, split_by_prompt
 from genpref.data.types import PreferenceExample
 from genpref.errors import ConfigError
 from genpref.eval.rm_eval import evaluate_features
 from genpref.losses.preference import PreferenceLossType, preference_loss
+from genpref.models.backbone import check_backbone
 from genpref.models.lora import apply_lora
 from genpref.models.preference_model import PairFeatures, PreferenceModel
 from genpref.train.loop import StepResult, finish, run_loop, start_run
 from genpref.train.rm_config import RMTrainConfig
+from genpref.train.run_dir import claim_run_dir
 
 log = logging.getLogger("genpref")
 
@@ -92,7 +95,7 @@ def build_model(cfg: RMTrainConfig) -> PreferenceModel:
 
 
 def featurize_all(model: PreferenceModel, examples: list[PreferenceExample], what: str, progress: bool):
-    feats, dropped, truncated = [], 0, 0
+    feats, dropped, truncated, origins = [], 0, 0, []
     for ex in tqdm(examples, desc=f"tokenize {what}", disable=not progress, leave=False):
         f = model.featurize(ex)
         if f is None:
@@ -100,6 +103,8 @@ def featurize_all(model: PreferenceModel, examples: list[PreferenceExample], wha
             continue
         truncated += int(f.first.truncated or f.second.truncated)
         feats.append(f)
+        origins.append(ex.origin)
+    warn_unknown_tokens(model.tokenizer, zip(origins, ((f.first, f.second) for f in feats)), what)
     policy = model.config.truncation
     log.info(
         f"{what}: {len(feats)} comparisons tokenised (max_length {model.config.max_length}); "
@@ -152,12 +157,9 @@ def prompt_key(features: PairFeatures) -> tuple[int, ...]:
 def train_preference_model(cfg: RMTrainConfig) -> RMTrainResult:
     """``genpref rm train``: load and validate the configured data, then train."""
     output_dir = Path(cfg.output_dir)
-    if not cfg.resume and (output_dir / "config.yaml").exists():
-        raise ConfigError(
-            f"{output_dir} already holds a run.\n  fix: pass --resume to continue it, or choose another output_dir"
-        )
-    train_examples, eval_examples = load_train_eval(cfg, output_dir)
-    return train_preference_model_on(cfg, train_examples, eval_examples)
+    with claim_run_dir(output_dir, cfg.resume, cfg.overwrite):  # before the rejects file is written
+        train_examples, eval_examples = load_train_eval(cfg, output_dir)
+        return train_preference_model_on(cfg, train_examples, eval_examples)
 
 
 def train_preference_model_on(
@@ -169,10 +171,24 @@ def train_preference_model_on(
     """Train on in-memory comparisons (the Python API; ``cfg.data`` is ignored).
 
     Args:
-        overwrite: delete an existing run in ``cfg.output_dir`` first (ignored with ``cfg.resume``).
+        overwrite: delete an existing run in ``cfg.output_dir`` first (as ``cfg.overwrite``; ignored with
+            ``cfg.resume``).
     """
+    check_backbone(
+        cfg.model.backbone,
+        cfg.model.max_length,
+        field="model.max_length",
+        trust_remote_code=cfg.model.trust_remote_code,
+    )
+    with claim_run_dir(cfg.output_dir, cfg.resume, overwrite or cfg.overwrite):
+        return _train(cfg, train_examples, eval_examples or [])
+
+
+def _train(
+    cfg: RMTrainConfig, train_examples: list[PreferenceExample], eval_examples: list[PreferenceExample]
+) -> RMTrainResult:
     output_dir = Path(cfg.output_dir)
-    acc, resume_from = start_run(cfg, cfg.train, output_dir, cfg.resume, overwrite)
+    acc, resume_from = start_run(cfg, cfg.train, output_dir, cfg.resume)
     model = build_model(cfg)
     progress = cfg.train.progress and acc.is_main_process
     recipe = PreferenceRecipe(

@@ -7,6 +7,7 @@ from typing import Literal
 
 from genpref.models.config import PreferenceModelConfig
 from genpref.train.config import DataConfig, OptimConfig, TrainConfig
+from genpref.validate import at_least
 
 
 @dataclass
@@ -31,3 +32,9 @@ class RMTrainConfig:
     """Run folder: checkpoints/, final/, metrics.jsonl, eval_results.json, config.yaml."""
     resume: bool = False
     """Continue from the newest complete checkpoint in output_dir."""
+    overwrite: bool = False
+    """Delete a finished or interrupted run in output_dir and start again (not with resume)."""
+
+    def __post_init__(self) -> None:
+        at_least("eval_batch_size", self.eval_batch_size, 1)
+        at_least("regression_clip", self.regression_clip, 0)

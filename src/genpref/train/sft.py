@@ -14,12 +14,14 @@ from pathlib import Path
 from genpref.data.completions import load_completions
 from genpref.errors import ConfigError
 from genpref.losses.policy import nll_loss
+from genpref.models.backbone import check_backbone
 from genpref.models.lora import apply_lora
 from genpref.policy.model import load_policy, save_policy
 from genpref.policy.sequences import make_batch, resolve_packing
 from genpref.train.loop import StepResult, finish, run_loop, start_run
 from genpref.train.po import PolicyLogps, POTrainResult
 from genpref.train.po_config import SFTConfig
+from genpref.train.run_dir import claim_run_dir
 
 log = logging.getLogger("genpref")
 
@@ -52,15 +54,21 @@ class SFTRecipe:
 
 def train_sft(cfg: SFTConfig) -> POTrainResult:
     """Load prompt/completion (or messages, or pairs → chosen) rows and fine-tune on the completions."""
-    from genpref.data.encode import Truncation, encode_response
-
     output_dir = Path(cfg.output_dir)
     if cfg.data.train is None:
         raise ConfigError("data.train is required.\n  fix: pass --data.train FILE (or set it in --config)")
-    if not cfg.resume and (output_dir / "config.yaml").exists():
-        raise ConfigError(
-            f"{output_dir} already holds a run.\n  fix: pass --resume to continue it, or choose another output_dir"
-        )
+    check_backbone(
+        cfg.policy.model,
+        cfg.policy.max_length,
+        field="policy.max_length",
+        trust_remote_code=cfg.policy.trust_remote_code,
+    )
+    with claim_run_dir(output_dir, cfg.resume, cfg.overwrite):
+        return _train_sft(cfg, output_dir)
+
+
+def _train_sft(cfg: SFTConfig, output_dir: Path) -> POTrainResult:
+    from genpref.data.encode import Truncation, encode_response
 
     def load(source, split, rejects):
         report = load_completions(
