@@ -39,8 +39,9 @@ def test_matrix_is_a_preference_matrix():
 def test_nash_of_the_builtin_games_by_hand():
     # pets: symmetric cycle -> uniform over the options, nothing on `other`
     assert np.allclose(GAMES["pets"].nash, [1 / 3, 1 / 3, 1 / 3, 0], atol=1e-9)
-    # weighted, (cat, dog, fish): A[d,c]=.4, A[f,d]=.2, A[c,f]=.1 -> cat: -.4d+.1f=0, dog: .4c-.2f=0 -> (2,1,4)/7
-    assert np.allclose(GAMES["pets_weighted"].nash, [2 / 7, 1 / 7, 4 / 7, 0], atol=1e-9)
+    # weighted, (cat, dog, fish): A[d,c]=.4, A[f,d]=.3, A[c,f]=.2 -> cat: -.4d+.2f=0, dog: .4c-.3f=0
+    # -> f = 2d, c = .75f = 1.5d -> (1.5, 1, 2)/4.5 = (1/3, 2/9, 4/9)
+    assert np.allclose(GAMES["pets_weighted"].nash, [1 / 3, 2 / 9, 4 / 9, 0], atol=1e-9)
     for g in GAMES.values():
         assert g.exploitability(g.nash) == pytest.approx(0.0, abs=1e-9)
 
@@ -49,8 +50,8 @@ def test_exploitability_by_hand():
     g = GAMES["pets_weighted"]
     # pure cat: dog beats it with 0.9 -> 0.4
     assert g.exploitability(np.array([1.0, 0, 0, 0])) == pytest.approx(0.4)
-    # uniform over options: dog's value = (.9 + .5 + .3)/3 = .5667; cat (.5+.1+.6)/3=.4; fish (.4+.7+.5)/3
-    assert g.exploitability(np.array([1 / 3, 1 / 3, 1 / 3, 0])) == pytest.approx(1.7 / 3 - 0.5)
+    # uniform over options: dog's value = (.9 + .5 + .2)/3 = .5333; cat (.5+.1+.7)/3; fish (.3+.8+.5)/3
+    assert g.exploitability(np.array([1 / 3, 1 / 3, 1 / 3, 0])) == pytest.approx(1.6 / 3 - 0.5)
     # all `other`: any option wins 0.9
     assert g.exploitability(np.array([0, 0, 0, 1.0])) == pytest.approx(0.4)
     assert exploitability(np.array([[0.5, 0.2], [0.8, 0.5]]), np.array([0.0, 1.0])) == pytest.approx(0.0)
@@ -77,8 +78,9 @@ def test_missing_pair_is_refused():
 
 def test_game_comparisons_carry_the_oracle_and_are_cyclic():
     g = GAMES["pets"]
-    pool = response_pool(g, extra=["A cat it is", "blah"])
-    assert "A cat it is" in pool["cat"] and "blah" in pool[OTHER]
+    pool = response_pool(g, extra=["A cat it is", "blah", "dog or fish."])
+    assert "blah" in pool[OTHER]  # the policy's off-topic answers teach the judge `other`
+    assert all(t not in texts for texts in pool.values() for t in ("A cat it is", "dog or fish."))
     rows = game_comparisons(g, pool, n_per_pair=4, seed=0)
     assert len(rows) == 6 * 4
     index = {c: i for i, c in enumerate(g.categories)}

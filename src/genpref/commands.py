@@ -116,15 +116,17 @@ class ExportArgs:
 
 @dataclass
 class DemoArgs:
-    """genpref demo: the main job on built-in defaults (cyclic experiment, BT vs GPM, GPO self-play)."""
+    """genpref demo: the main job on built-in defaults (cyclic experiment, Nash experiment, BT vs GPM,
+    GPO self-play)."""
 
     output_dir: str = "runs/demo"
     """Where runs, tables and plots go."""
-    parts: list[Literal["cyclic", "rm", "selfplay"]] = field(
-        default_factory=lambda: ["cyclic", "rm", "selfplay"]
+    parts: list[Literal["cyclic", "nash", "rm", "selfplay"]] = field(
+        default_factory=lambda: ["cyclic", "nash", "rm", "selfplay"]
     )
-    """cyclic: BT/GPM/PairPM on cyclic preferences; rm: BT vs GPM on real preferences (its GPM is the
-    self-play judge); selfplay: one GPO iteration of SmolLM2-135M judged by that GPM."""
+    """cyclic: BT/GPM/PairPM on cyclic preferences; nash: GPO/SPPO vs BT baselines on preference games
+    with a known Nash equilibrium (genpref bench nash defaults); rm: BT vs GPM on real preferences (its
+    GPM is the self-play judge); selfplay: one GPO iteration of SmolLM2-135M judged by that GPM."""
     data: Literal["auto", "shared", "hub", "synthetic"] = "auto"
     """rm data: auto = ../shared/data when present, else the hub when online, else built-in synthetic data."""
     max_train: int = 400

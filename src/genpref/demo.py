@@ -2,10 +2,12 @@
 
 1. ``cyclic``: the paper's cyclic-preference experiment (``genpref bench cyclic`` defaults): BT, GPM and
    PairPM on the minilm encoder, held-out cycles, table next to the paper's, plots.
-2. ``rm``: BT vs GPM on real preferences. Data, in order: the UltraFeedback sample in ``../shared/data``;
+2. ``nash``: GPO and SPPO against BT-reward baselines on preference games whose Nash equilibrium is
+   known (``genpref bench nash`` defaults): exploitability per iteration and simplex plots.
+3. ``rm``: BT vs GPM on real preferences. Data, in order: the UltraFeedback sample in ``../shared/data``;
    else ``trl-lib/ultrafeedback_binarized`` from the hub when online; else the built-in synthetic set.
-   The output says which one was used. Its GPM checkpoint is the judge of part 3.
-3. ``selfplay``: one GPO iteration of SmolLM2-135M-Instruct judged by that GPM (K samples per prompt),
+   The output says which one was used. Its GPM checkpoint is the judge of part 4.
+4. ``selfplay``: one GPO iteration of SmolLM2-135M-Instruct judged by that GPM (K samples per prompt),
    evaluated by win-rate against the start policy on held-out prompts.
 """
 
@@ -166,7 +168,7 @@ def demo_selfplay_config(
     epochs: int = SELFPLAY_DEFAULTS.epochs,
     max_prompt_tokens: int | None = SELFPLAY_DEFAULTS.max_prompt_tokens,
 ):
-    """One CPU-sized self-play iteration of SmolLM2-135M-Instruct (the demo's part 3 and the benchmark)."""
+    """One CPU-sized self-play iteration of SmolLM2-135M-Instruct (the demo's part 4 and the benchmark)."""
     from genpref.selfplay.config import EvalConfig, SelfPlayConfig
     from genpref.selfplay.generate import SamplingConfig
     from genpref.train.config import OptimConfig, TrainConfig
@@ -220,10 +222,19 @@ def run_demo(args: DemoArgs) -> dict:
             CyclicBenchArgs(output=str(out / "cyclic" / "results.json"), seed=args.seed)
         )
         timings["cyclic_minutes"] = (time.perf_counter() - start) / 60
+    if "nash" in args.parts:
+        from genpref.selfplay.nash import NashBenchArgs, run_nash_bench
+
+        start = time.perf_counter()
+        print("\n== part 2: the Nash experiment (GPO / SPPO vs BT baselines on intransitive games) ==")
+        summary["nash"] = run_nash_bench(
+            NashBenchArgs(output=str(out / "nash" / "results.json"), seed=args.seed)
+        )["headline"]
+        timings["nash_minutes"] = (time.perf_counter() - start) / 60
     judge = out / "gpm" / "final"
     if "rm" in args.parts:
         start = time.perf_counter()
-        print("\n== part 2: BT vs GPM reward models on real preferences ==")
+        print("\n== part 3: BT vs GPM reward models on real preferences ==")
         summary["rm"] = run_rm_part(args, out)
         timings["rm_minutes"] = (time.perf_counter() - start) / 60
     if "selfplay" in args.parts:
@@ -233,11 +244,11 @@ def run_demo(args: DemoArgs) -> dict:
                 "  fix: include 'rm' in --parts (it trains the judge)"
             )
         start = time.perf_counter()
-        print("\n== part 3: one GPO self-play iteration of SmolLM2-135M judged by the GPM ==")
+        print("\n== part 4: one GPO self-play iteration of SmolLM2-135M judged by the GPM ==")
         summary["selfplay"] = run_selfplay_part(args, out, judge)
         timings["selfplay_minutes"] = (time.perf_counter() - start) / 60
     summary["timings"] = timings
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     print(f"\ntimings (minutes): {json.dumps({k: round(v, 1) for k, v in timings.items()})}")
-    print(f"everything is under {out}/ (summary.json; plots: cyclic/*.png, selfplay/selfplay.png)")
+    print(f"everything is under {out}/ (summary.json; plots: cyclic/*.png, nash/results.png, selfplay/selfplay.png)")
     return summary

@@ -52,6 +52,8 @@ class PreferenceGame:
     """P(any option ≻ an answer that names none)."""
     prompts: tuple[str, ...] = ()
     """The prompts the game is played on (the policy's question)."""
+    chat: bool = False
+    """Give the prompts to the policy as a user turn (chat template); false: as plain text to continue."""
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -85,6 +87,10 @@ class PreferenceGame:
         """The first option named in ``text`` (whole word, any case, plural s allowed), else ``other``."""
         match = self._pattern.search(text)
         return match.group(1).lower() if match else OTHER
+
+    def named(self, text: str) -> set[str]:
+        """Every option named in ``text`` (same matching as :meth:`category`)."""
+        return {m.group(1).lower() for m in self._pattern.finditer(text)}
 
     def distribution(self, texts: list[str]) -> np.ndarray:
         """(C,) share of each category among ``texts``."""
@@ -161,6 +167,9 @@ def fictitious_play(p: np.ndarray, steps: int = 20000) -> np.ndarray:
 
 ANSWER_TEMPLATES = (
     "{o}",
+    "{o}.",
+    "{o}!",
+    "{o}, because it is the best.",
     "{O}",
     "{O}.",
     "{O}!",
@@ -196,15 +205,18 @@ NON_ANSWERS = (
 
 def response_pool(game: PreferenceGame, extra: list[str] | None = None) -> dict[str, list[str]]:
     """Response texts per category: every option in every :data:`ANSWER_TEMPLATES` form, the
-    :data:`NON_ANSWERS`, plus ``extra`` texts (for example the start policy's own samples) sorted into
-    their categories by the game's rule. Duplicates are dropped; order is deterministic."""
+    :data:`NON_ANSWERS`, plus those ``extra`` texts (for example the start policy's own samples) that name
+    no option, as ``other``: a judge then knows what the policy's off-topic answers look like. (Adding
+    the policy's answers that do name options made a GPM collapse: they are mostly the templates again,
+    and the ones naming two options are ambiguous to a reader.) Duplicates are dropped; order is
+    deterministic."""
     pool: dict[str, list[str]] = {c: [] for c in game.categories}
     for option in game.options:
         pool[option] += [t.format(o=option, O=option.capitalize()) for t in ANSWER_TEMPLATES]
     pool[OTHER] += list(NON_ANSWERS)
     for text in extra or []:
-        if text.strip():
-            pool[game.category(text)].append(text)
+        if text.strip() and not game.named(text):  # answers that name no option: real `other` text
+            pool[OTHER].append(text)
     return {c: list(dict.fromkeys(texts)) for c, texts in pool.items()}
 
 
@@ -252,22 +264,24 @@ def game_comparisons(
 
 
 PET_PROMPTS = (
-    "Which pet would you choose: a cat, a dog or a fish? One word.",
-    "Cat, dog or fish? Pick one.",
-    "Choose a pet: cat, dog, or fish.",
-    "What is the best pet: a dog, a cat or a fish?",
-    "If you could have one pet, a fish, a cat or a dog, which would it be?",
-    "Pick one animal: dog, fish or cat.",
-    "Fish, cat or dog: which pet do you want?",
-    "I can adopt a dog, a cat or a fish. Which one should I take?",
-    "Your favourite pet among cat, dog and fish?",
-    "Dog, fish, or cat? Answer with one word.",
-    "Name the pet you prefer: cat, dog or fish.",
-    "Which would you rather have as a pet, a fish, a dog or a cat?",
+    "Which pet would you choose: a cat, a dog or a fish?\nAnswer: I would choose a",
+    "Cat, dog or fish? Pick one pet.\nAnswer: I pick the",
+    "Choose a pet: cat, dog, or fish.\nAnswer: I would like a",
+    "What is the best pet: a dog, a cat or a fish?\nAnswer: The best pet is a",
+    "Pick one animal: dog, fish or cat.\nAnswer: I pick the",
+    "If you could have one pet, a fish, a cat or a dog, which would it be?\nAnswer: I would have a",
+    "Fish, cat or dog: which pet do you want?\nAnswer: I want a",
+    "I can adopt a dog, a cat or a fish. Which one should I take?\nAnswer: Take the",
+    "Your favourite pet among cat, dog and fish?\nAnswer: My favourite is the",
+    "Dog, fish, or cat? Answer with one word.\nAnswer:",
+    "Name the pet you prefer: cat, dog or fish.\nAnswer: I prefer the",
+    "Which would you rather have as a pet, a fish, a dog or a cat?\nAnswer: I would rather have a",
 )
-"""Paraphrases of one question (options in varied order), so that self-play trains on more than one
-prompt string. SmolLM2-135M-Instruct names all three animals at temperature 1 (and mostly answers
-something else): every option has support under π_0, which multiplicative weights need."""
+"""Paraphrases of one question (options in varied order), each ending with the start of an answer, given
+to the policy as plain text (``PreferenceGame.chat`` false): SmolLM2-135M-Instruct then names one of
+the three animals most of the time at temperature 1, with every option in its support (which
+multiplicative weights need: a category that is never sampled cannot gain mass). Through its chat
+template the same model answers something else about 80 % of the time."""
 
 GAMES = {
     "pets": PreferenceGame(
@@ -279,12 +293,13 @@ GAMES = {
     "pets_weighted": PreferenceGame(
         "pets_weighted",
         ("cat", "dog", "fish"),
-        (("dog", "cat", 0.9), ("fish", "dog", 0.7), ("cat", "fish", 0.6)),
+        (("dog", "cat", 0.9), ("fish", "dog", 0.8), ("cat", "fish", 0.7)),
         prompts=PET_PROMPTS,
     ),
 }
 """Built-in games: rock-paper-scissors on three pets (dog ≻ cat ≻ fish ≻ dog), every answer naming no
 option losing to each option with P = 0.9. ``pets``: P(win) = 0.9 on every edge, Nash (⅓, ⅓, ⅓, 0).
-``pets_weighted``: unequal payoffs (dog ≻ cat 0.9, fish ≻ dog 0.7, cat ≻ fish 0.6), Nash
-(2/7, 1/7, 4/7, 0) over (cat, dog, fish, other): each option's weight is the payoff of the edge it is
-not part of."""
+``pets_weighted``: unequal payoffs (dog ≻ cat 0.9, fish ≻ dog 0.8, cat ≻ fish 0.7), Nash
+(1/3, 2/9, 4/9, 0) over (cat, dog, fish, other): each option's weight is proportional to the payoff
+P − ½ of the edge it is not part of (0.3 : 0.2 : 0.4). The weakest edge is 0.7: a judge that is off by
+a few points still has the same cycle and an equilibrium near the oracle's."""

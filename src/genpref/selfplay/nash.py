@@ -11,8 +11,10 @@ the shared training loop):
 1. π_0 answers the game's prompts (K samples each); its category distribution is measured by the
    game's text rule.
 2. Judges are *trained* by genpref on soft-labelled comparisons built from the game's oracle
-   (:func:`~genpref.cyclic.games.game_comparisons`, texts: templated answers plus π_0's own samples): a
-   GPM (k = 2, unnormalised, τ = 1, as the cyclic benchmark found best) and a BT model on the same rows.
+   (:func:`~genpref.cyclic.games.game_comparisons` over templated answers and π_0's answers that name no
+   option, soft cross-entropy): a GPM
+   (k = 2, unnormalised, τ = 1, as the cyclic benchmark found best) and a BT model on the same rows;
+   their category-level matrices are reported beside the oracle's.
 3. From the same π_0 and the same sampling seeds, for T iterations each: ``gpo`` and ``sppo`` with the
    GPM judge; ``bt_reward``, the same loop with the BT judge's reward (r(y) − mean r) as the target;
    ``bt_dpo``, iterative DPO on each prompt's best vs worst sample by BT reward (reference π_t).
@@ -61,7 +63,7 @@ class NashBenchArgs:
     """Games from genpref.cyclic.games.GAMES: pets (uniform Nash), pets_weighted (Nash 2/7, 1/7, 4/7)."""
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     """Any of gpo, sppo, bt_reward, bt_dpo."""
-    iterations: int = 5
+    iterations: int = 4
     """Self-play iterations T per method."""
     prompts: int = 8
     """Prompt paraphrases used (the first N of the game's)."""
@@ -71,7 +73,7 @@ class NashBenchArgs:
     """Tokens per answer (the category rule reads the first option named)."""
     temperature: float = 1.0
     """Sampling temperature (1.0: samples follow π itself, as the multiplicative-weights view assumes)."""
-    update_rule: Literal["mwu", "optimistic"] = "mwu"
+    update_rule: Literal["mwu", "optimistic"] = "optimistic"
     """mwu: target g_t (SPPO/GPO as published); optimistic: 2 g_t − g_{t−1} (last-iterate remedy)."""
     eta_gpo: float = 1.0
     """GPO η (target: the GPM logit s/τ against π_t's samples)."""
@@ -81,18 +83,21 @@ class NashBenchArgs:
     """bt_reward η (target: the BT logit r(y) − mean r, the GPO target of a BT judge)."""
     dpo_beta: float = 0.1
     """bt_dpo β."""
-    lr: float = 2e-5
+    lr: float = 3e-5
     """AdamW learning rate of every method's policy updates."""
-    epochs: int = 2
+    epochs: int = 1
     """Passes over each iteration's samples."""
     batch_size: int = 16
     """Sequences per optimiser step (bt_dpo: pairs)."""
     judge_pairs: int = 40
     """Judge training comparisons per pair of categories."""
-    judge_epochs: int = 3
-    """Judge training epochs."""
+    judge_epochs: int = 4
+    """Judge training epochs (4: the GPM's category matrix within about 0.01 of the oracle's)."""
     judge_backbone: str = "minilm"
     """Judge backbone."""
+    judge_max_length: int = 24
+    """Judge tokens per (prompt, answer): prompts are cut from the left, so the judge reads the end of
+    the question and the answer (the category is in the answer; 3× cheaper than whole prompts)."""
     policy: str = "smollm2-135m"
     """The policy π_0."""
     seed: int = 0
@@ -160,22 +165,26 @@ class NashRun:
             raise ConfigError("iterations >= 1, k >= 2 and prompts >= 1 are required")
         self.args, self.games = args, [GAMES[g] for g in args.games]
         self.out = Path(args.output).parent
+        self.chat = False  # the current game's prompt view (set per game in run)
         self._samples: dict = {}
 
     # -- sampling ---------------------------------------------------------------------------------
     def generate(self, lm, prompts: list[str], t: int) -> list:
         """K samples per prompt from ``lm`` (iteration t's seed, the same for every method)."""
         from genpref.selfplay.generate import SamplingConfig, TransformersGenerator
-        from genpref.selfplay.prompts import as_user_turn
 
         a = self.args
         sampling = SamplingConfig(
             temperature=a.temperature, top_p=1.0, max_new_tokens=a.max_new_tokens, batch_size=64
         )
         generator = TransformersGenerator(lm, self.tokenizer, sampling)
-        return generator.generate(
-            [as_user_turn(p) for p in prompts], a.k, seed=a.seed + 7919 * t, progress=False
-        )
+        return generator.generate(self.policy_view(prompts), a.k, seed=a.seed + 7919 * t, progress=False)
+
+    def policy_view(self, prompts: list[str]) -> list:
+        """The prompts as the policy sees them: a user turn, or plain text to continue (``game.chat``)."""
+        from genpref.selfplay.prompts import as_user_turn
+
+        return [as_user_turn(p) for p in prompts] if self.chat else list(prompts)
 
     # -- judges -----------------------------------------------------------------------------------
     def train_judges(self, game, samples0: list) -> dict:
@@ -188,7 +197,7 @@ class NashRun:
         from genpref.train.rm_config import RMTrainConfig
 
         a = self.args
-        pool = response_pool(game, extra=[s.text for ss in samples0 for s in ss])
+        pool = response_pool(game, extra=[s.text for ss in samples0 for s in ss])  # + π_0's off-topic answers
         rows = game_comparisons(game, pool, a.judge_pairs, seed=a.seed, prompts=tuple(self.prompts(game)))
         judges = {}
         for name, overrides in {
@@ -196,8 +205,12 @@ class NashRun:
             "bt": dict(type="bt"),
         }.items():
             cfg = RMTrainConfig(
+                loss="soft",  # the rows carry the oracle's probability: fit it, not just its direction
                 model=PreferenceModelConfig(
-                    backbone=a.judge_backbone, max_length=96, pooling="response_mean", **overrides
+                    backbone=a.judge_backbone,
+                    max_length=a.judge_max_length,
+                    pooling="response_mean",
+                    **overrides,
                 ),
                 optim=OptimConfig(lr=1e-4, head_lr=1e-2, warmup_ratio=0.1),
                 train=TrainConfig(
@@ -234,7 +247,6 @@ class NashRun:
     def selfplay_step(self, method: str, lm, judge, prompts, samples, previous, folder: Path) -> dict:
         from genpref.data.encode import Encoded
         from genpref.selfplay.generate import prompt_ids
-        from genpref.selfplay.prompts import as_user_turn
         from genpref.selfplay.recipe import SelfPlayItem
         from genpref.selfplay.run import train_on_items
         from genpref.train.loop import start_run
@@ -247,7 +259,7 @@ class NashRun:
         for i, (prompt, ss) in enumerate(zip(prompts, samples)):
             prev = [s.text for s in previous[i]] if previous is not None else None
             g = self.targets(method, judge, prompt, [s.text for s in ss], prev)
-            ids = prompt_ids(self.tokenizer, as_user_turn(prompt))
+            ids = prompt_ids(self.tokenizer, self.policy_view([prompt])[0])
             for s, target in zip(ss, g):
                 if s.token_ids:
                     items.append(SelfPlayItem(Encoded(ids + s.token_ids, len(ids), False), s.logp, target))
@@ -275,7 +287,6 @@ class NashRun:
         """Iterative DPO: each prompt's best vs worst sample by the BT reward, reference π_t."""
         from genpref.data.encode import Encoded
         from genpref.selfplay.generate import prompt_ids
-        from genpref.selfplay.prompts import as_user_turn
         from genpref.train.config import OptimConfig, TrainConfig
         from genpref.train.loop import run_loop, start_run
         from genpref.train.po import PairItem, PolicyLogps, PreferenceOptimizationRecipe
@@ -289,7 +300,7 @@ class NashRun:
             best, worst = int(reward.argmax()), int(reward.argmin())
             if reward[best] <= reward[worst] or not ss[best].token_ids or not ss[worst].token_ids:
                 continue  # all samples judged equal: no pair
-            ids = prompt_ids(self.tokenizer, as_user_turn(prompt))
+            ids = prompt_ids(self.tokenizer, self.policy_view([prompt])[0])
             chosen, rejected = (Encoded(ids + ss[j].token_ids, len(ids), False) for j in (best, worst))
             items.append(PairItem(chosen, rejected, 1.0, ss[best].logp, ss[worst].logp))
         if not items:
@@ -335,7 +346,7 @@ class NashRun:
         lm0.to(default_device())
         results: dict = {"config": asdict(a), "games": {}}
         for game in self.games:
-            prompts = self.prompts(game)
+            prompts, self.chat = self.prompts(game), game.chat
             key = tuple(prompts)
             if key not in self._samples:  # games on the same prompts share π_0's samples
                 self._samples[key] = self.generate(lm0, prompts, 0)

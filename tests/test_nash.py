@@ -1,0 +1,127 @@
+"""genpref bench nash: measurement, headline, targets (hand-computed) and the pipeline at toy size."""
+
+import json
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from genpref.cyclic.games import GAMES
+from genpref.selfplay.nash import NashBenchArgs, NashRun, headline, summarise
+
+
+def test_summarise_by_hand():
+    g = GAMES["pets"]
+    d0 = np.array([0.0, 0.0, 0.0, 1.0])  # all `other`: exploitability 0.4
+    d1 = np.array([1.0, 0.0, 0.0, 0.0])  # all cat: dog beats it 0.9 -> 0.4
+    d2 = np.array([0.0, 0.0, 1.0, 0.0])  # all fish: cat beats it 0.9 -> 0.4
+    s = summarise(g, [d0, d1, d2])
+    assert s["exploitability"] == pytest.approx([0.4, 0.4, 0.4])
+    assert s["average_distribution"] == [0.5, 0.0, 0.5, 0.0]  # π_1..π_T, not π_0
+    # ½ cat + ½ fish: dog's value = .5*.9 + .5*.1 = .5; cat's = .25+.45 = .7 -> 0.2
+    assert s["average_exploitability"] == pytest.approx(0.2)
+    assert s["tv_to_nash"][0] == pytest.approx(1.0)
+
+
+def test_headline_takes_the_worse_game_and_bt_at_its_best():
+    def method(x):
+        return {"average_exploitability": x}
+
+    results = {
+        "minutes": 3.0,
+        "games": {
+            "a": {
+                "methods": {
+                    "gpo": method(0.02),
+                    "sppo": method(0.04),
+                    "bt_reward": method(0.3),
+                    "bt_dpo": method(0.2),
+                }
+            },
+            "b": {
+                "methods": {
+                    "gpo": method(0.05),
+                    "sppo": method(0.01),
+                    "bt_reward": method(0.1),
+                    "bt_dpo": method(0.4),
+                }
+            },
+        },
+    }
+    assert headline(results) == {
+        "gpo_exploitability": 0.05,
+        "sppo_exploitability": 0.04,
+        "bt_exploitability": 0.2,  # game a: min(.3, .2); game b: min(.1, .4); worse game: .2
+        "minutes": 3.0,
+    }
+
+
+class _FakeJudge:
+    """Categories 'a' ≻ 'b' with logit 2 (P = σ(2)); same text: 0."""
+
+    config = types.SimpleNamespace(temperature=1.0)
+
+    def rank(self, prompt, texts):
+        v = torch.tensor([1.0 if t == "a" else -1.0 for t in texts])
+        score = v[:, None] - v[None, :]  # (K, K): ±2 or 0
+        return types.SimpleNamespace(prob_matrix=torch.sigmoid(score), score_matrix=score)
+
+
+def test_targets_sppo_gpo_and_optimistic_by_hand():
+    run = NashRun(NashBenchArgs(games=["pets"]))
+    judge = _FakeJudge()
+    # K = 2 samples a, b: GPO target of a = mean(0, 2) = 1; SPPO: mean(½, σ(2)) − ½
+    assert run.targets("gpo", judge, "x", ["a", "b"], None) == pytest.approx([1.0, -1.0])
+    sig = float(torch.sigmoid(torch.tensor(2.0)))
+    assert run.targets("sppo", judge, "x", ["a", "b"], None) == pytest.approx(
+        [sig / 2 - 0.25, 0.25 - sig / 2]
+    )
+    # optimistic: 2 g_t − g_{t−1}; previous samples (b, b): g_{t−1}(a) = 2, g_{t−1}(b) = 0
+    run.args.update_rule = "optimistic"
+    assert run.targets("gpo", judge, "x", ["a", "b"], ["b", "b"]) == pytest.approx([2 * 1 - 2, 2 * -1 - 0])
+    run.args.update_rule = "mwu"
+    assert run.targets("gpo", judge, "x", ["a", "b"], ["b", "b"]) == pytest.approx([1.0, -1.0])
+
+
+def test_unknown_game_or_method_is_a_clear_error():
+    from genpref.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown game or method: chess"):
+        NashRun(NashBenchArgs(games=["chess"]))
+
+
+@pytest.mark.slow
+def test_bench_nash_end_to_end_at_toy_size(tmp_path):
+    """The real policy and judges, every method, 2 iterations on 2 prompts: results, plot, headline."""
+    from genpref.cli import main
+
+    out = tmp_path / "nash" / "results.json"
+    code = main(
+        ["bench", "nash", "--output", str(out), "--games", "[pets_weighted]", "--iterations", "2",
+         "--prompts", "2", "--k", "4", "--judge_pairs", "3", "--judge_epochs", "1", "--epochs", "1",
+         "--update_rule", "optimistic"]
+    )  # fmt: skip
+    assert code == 0
+    results = json.loads(out.read_text())
+    assert set(results["headline"]) == {
+        "gpo_exploitability",
+        "sppo_exploitability",
+        "bt_exploitability",
+        "minutes",
+    }
+    assert results["config"]["update_rule"] == "optimistic"
+    game = results["games"]["pets_weighted"]
+    assert game["nash"] == pytest.approx([1 / 3, 2 / 9, 4 / 9, 0], abs=1e-4)
+    g = GAMES["pets_weighted"]
+    for name, m in game["methods"].items():
+        assert len(m["distributions"]) == 3, name  # π_0, π_1, π_2
+        for d, e in zip(m["distributions"], m["exploitability"]):
+            assert sum(d) == pytest.approx(1, abs=1e-3) and e == pytest.approx(
+                g.exploitability(np.array(d)), abs=1e-3
+            )
+    assert (
+        game["methods"]["gpo"]["distributions"][0] == game["methods"]["bt_dpo"]["distributions"][0]
+    )  # same π_0
+    assert (out.parent / "results.png").stat().st_size > 10_000
+    assert set(game["judges"]) == {"gpm", "bt"}
