@@ -265,23 +265,26 @@ def game_comparisons(
 
 PET_PROMPTS = (
     "Which pet would you choose: a cat, a dog or a fish?\nAnswer: I would choose a",
-    "Cat, dog or fish? Pick one pet.\nAnswer: I pick the",
-    "Choose a pet: cat, dog, or fish.\nAnswer: I would like a",
-    "What is the best pet: a dog, a cat or a fish?\nAnswer: The best pet is a",
-    "Pick one animal: dog, fish or cat.\nAnswer: I pick the",
-    "If you could have one pet, a fish, a cat or a dog, which would it be?\nAnswer: I would have a",
-    "Fish, cat or dog: which pet do you want?\nAnswer: I want a",
+    "Which would you rather have as a pet, a fish, a dog or a cat?\nAnswer: I would rather have a",
     "I can adopt a dog, a cat or a fish. Which one should I take?\nAnswer: Take the",
     "Your favourite pet among cat, dog and fish?\nAnswer: My favourite is the",
-    "Dog, fish, or cat? Answer with one word.\nAnswer:",
+    "Fish, cat or dog: which pet do you want?\nAnswer: I want a",
+    "What is the best pet: a dog, a cat or a fish?\nAnswer: The best pet is a",
+    "Pick one animal: dog, fish or cat.\nAnswer: I pick the",
+    "Cat, dog or fish? Pick one pet.\nAnswer: I pick the",
+    "Choose a pet: cat, dog, or fish.\nAnswer: I would like a",
+    "If you could have one pet, a fish, a cat or a dog, which would it be?\nAnswer: I would have a",
     "Name the pet you prefer: cat, dog or fish.\nAnswer: I prefer the",
-    "Which would you rather have as a pet, a fish, a dog or a cat?\nAnswer: I would rather have a",
+    "Dog, fish, or cat? Answer with one word.\nAnswer:",
 )
 """Paraphrases of one question (options in varied order), each ending with the start of an answer, given
 to the policy as plain text (``PreferenceGame.chat`` false): SmolLM2-135M-Instruct then names one of
 the three animals most of the time at temperature 1, with every option in its support (which
 multiplicative weights need: a category that is never sampled cannot gain mass). Through its chat
-template the same model answers something else about 80 % of the time."""
+template the same model answers something else about 80 % of the time. Ordered by how often π_0 names
+no animal (measured, 32 samples each: 0–19 % for the first eight, 25–81 % for the last four), since
+off-topic answers are hard to train away (each is a different text) and every 10 % of them adds
+about 0.04 to the exploitability of an otherwise perfect mixture."""
 
 GAMES = {
     "pets": PreferenceGame(

@@ -75,15 +75,15 @@ class NashBenchArgs:
     """Sampling temperature (1.0: samples follow π itself, as the multiplicative-weights view assumes)."""
     update_rule: Literal["mwu", "optimistic"] = "optimistic"
     """mwu: target g_t (SPPO/GPO as published); optimistic: 2 g_t − g_{t−1} (last-iterate remedy)."""
-    eta_gpo: float = 1.0
+    eta_gpo: float = 3.0
     """GPO η (target: the GPM logit s/τ against π_t's samples)."""
-    eta_sppo: float = 4.0
+    eta_sppo: float = 12.0
     """SPPO η (target: P̂(y ≻ π_t) − ½)."""
-    eta_bt: float = 1.0
+    eta_bt: float = 3.0
     """bt_reward η (target: the BT logit r(y) − mean r, the GPO target of a BT judge)."""
     dpo_beta: float = 0.1
     """bt_dpo β."""
-    lr: float = 3e-5
+    lr: float = 6e-5
     """AdamW learning rate of every method's policy updates."""
     epochs: int = 1
     """Passes over each iteration's samples."""
