@@ -125,3 +125,11 @@ def test_bench_nash_end_to_end_at_toy_size(tmp_path):
     )  # same π_0
     assert (out.parent / "results.png").stat().st_size > 10_000
     assert set(game["judges"]) == {"gpm", "bt"}
+
+
+def test_oracle_judge_reads_categories_and_gives_the_exact_preferences():
+    from genpref.selfplay.nash import OracleJudge
+
+    r = OracleJudge(GAMES["pets"]).rank("x", ["cat.", "A dog!", "hello"])
+    assert np.allclose(r.prob_matrix.numpy(), [[0.5, 0.1, 0.9], [0.9, 0.5, 0.9], [0.1, 0.1, 0.5]])
+    assert r.score_matrix[1, 0].item() == pytest.approx(np.log(9))

@@ -44,6 +44,8 @@ class _EvalOptions:
     """Seed for drawing the best-of-N sets from ranking rows (and for the bootstrap of rm compare)."""
 
     def __post_init__(self) -> None:
+        at_least("batch_size", self.batch_size, 1)
+        at_least("limit", self.limit, 1, optional=True)
         if self.best_of < 2:
             raise ConfigError(f"best_of must be >= 2, got {self.best_of}")
         if self.best_of_min_gap <= 0:
@@ -75,8 +77,8 @@ class CompareArgs(_EvalOptions):
     """Bootstrap replicates."""
 
     def __post_init__(self) -> None:
-        at_least("batch_size", self.batch_size, 1)
-        at_least("limit", self.limit, 1, optional=True)
+        super().__post_init__()
+        at_least("n_boot", self.n_boot, 1)
 
 
 @dataclass

@@ -75,11 +75,11 @@ class NashBenchArgs:
     """Sampling temperature (1.0: samples follow π itself, as the multiplicative-weights view assumes)."""
     update_rule: Literal["mwu", "optimistic"] = "optimistic"
     """mwu: target g_t (SPPO/GPO as published); optimistic: 2 g_t − g_{t−1} (last-iterate remedy)."""
-    eta_gpo: float = 3.0
+    eta_gpo: float = 1.5
     """GPO η (target: the GPM logit s/τ against π_t's samples)."""
-    eta_sppo: float = 12.0
+    eta_sppo: float = 6.0
     """SPPO η (target: P̂(y ≻ π_t) − ½)."""
-    eta_bt: float = 3.0
+    eta_bt: float = 1.5
     """bt_reward η (target: the BT logit r(y) − mean r, the GPO target of a BT judge)."""
     dpo_beta: float = 0.1
     """bt_dpo β."""
@@ -95,6 +95,9 @@ class NashBenchArgs:
     """Judge training epochs (4: the GPM's category matrix within about 0.01 of the oracle's)."""
     judge_backbone: str = "minilm"
     """Judge backbone."""
+    gpm_judge: Literal["trained", "oracle"] = "trained"
+    """gpo/sppo's judge: the GPM trained here, or the exact oracle (a reference that separates the
+    judge's errors from the policy's dynamics; the BT baselines always use the trained BT model)."""
     judge_max_length: int = 24
     """Judge tokens per (prompt, answer): prompts are cut from the left, so the judge reads the end of
     the question and the answer (the category is in the answer; 3× cheaper than whole prompts)."""
@@ -144,6 +147,25 @@ def judge_matrix(judge, game, prompt) -> dict:
             prob[a, b] = float(r.prob_matrix[block].mean())
             score[a, b] = float(r.score_matrix[block].mean())
     return {"prob": prob, "logit": score / judge.config.temperature}
+
+
+class OracleJudge:
+    """The game's exact preferences as a judge: ``rank`` returns P[category(a), category(b)] and its logit."""
+
+    def __init__(self, game) -> None:
+        self.game = game
+        self.config = type("Config", (), {"temperature": 1.0})()
+
+    def rank(self, prompt, texts: list[str]):
+        from types import SimpleNamespace
+
+        index = {c: i for i, c in enumerate(self.game.categories)}
+        cats = torch.tensor([index[self.game.category(t)] for t in texts])
+        prob = torch.tensor(self.game.matrix, dtype=torch.float64)[cats[:, None], cats[None, :]]  # (K, K)
+        logit = torch.logit(prob)
+        return SimpleNamespace(
+            prob_matrix=prob, score_matrix=logit, score_vs_mixture=logit.mean(1), forwards=0
+        )
 
 
 # ----------------------------------------------------------------------------- the experiment
@@ -200,10 +222,16 @@ class NashRun:
         pool = response_pool(game, extra=[s.text for ss in samples0 for s in ss])  # + π_0's off-topic answers
         rows = game_comparisons(game, pool, a.judge_pairs, seed=a.seed, prompts=tuple(self.prompts(game)))
         judges = {}
+        needed = {
+            "gpm": a.gpm_judge == "trained" and bool({"gpo", "sppo"} & set(a.methods)),
+            "bt": bool({"bt_reward", "bt_dpo"} & set(a.methods)),
+        }
         for name, overrides in {
             "gpm": dict(type="gpm", k=2, l2_normalize=False, tau=1.0),
             "bt": dict(type="bt"),
         }.items():
+            if not needed[name]:
+                continue
             cfg = RMTrainConfig(
                 loss="soft",  # the rows carry the oracle's probability: fit it, not just its direction
                 model=PreferenceModelConfig(
@@ -380,7 +408,10 @@ class NashRun:
     def run_method(self, game, method: str, lm0, judges: dict, prompts, samples0) -> dict:
         a, start = self.args, time.perf_counter()
         lm = copy.deepcopy(lm0)
-        judge = judges["gpm" if method in ("gpo", "sppo") else "bt"]
+        if method in ("gpo", "sppo") and a.gpm_judge == "oracle":
+            judge = OracleJudge(game)
+        else:
+            judge = judges["gpm" if method in ("gpo", "sppo") else "bt"]
         texts = lambda samples: [s.text for ss in samples for s in ss]  # noqa: E731
         distributions, steps = [game.distribution(texts(samples0))], []
         samples, previous = samples0, None

@@ -110,14 +110,16 @@ def start_run(config, train: TrainConfig, output_dir: Path, resume: bool):
     Call it inside ``genpref.train.run_dir.claim_run_dir(output_dir, ...)``, which locks the folder and
     refuses to start over an existing run.
     """
-    from accelerate import Accelerator, PartialState
+    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    from genpref.train.device import resolve_precision
+    from genpref.train.device import default_device, resolve_precision
 
     trackers = [t for t in train.report_to if t in ("tensorboard", "wandb")]
     _reset_accelerate_precision()
-    precision = resolve_precision(train.precision, PartialState().device, train.allow_slow_bf16)
+    # the device type decides the bf16 check; a bare PartialState() here would set up the process group
+    # before Accelerator does (and, under `accelerate launch` on CPUs, as a single process)
+    precision = resolve_precision(train.precision, default_device(), train.allow_slow_bf16)
     acc = Accelerator(
         mixed_precision="bf16" if precision == "bf16" else "no",
         log_with=trackers or None,
