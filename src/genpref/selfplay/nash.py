@@ -262,14 +262,23 @@ class NashRun:
     def targets(
         self, method: str, judge, prompt, texts: list[str], previous: list[str] | None
     ) -> list[float]:
-        """g_t(y_i) per sample (see the module docstring); optimistic: 2 g_t − g_{t−1}."""
+        """g_t(y_i) per sample, by ``genpref.selfplay.run.targets`` (SPPO: P̂ − ½; GPO and bt_reward: the
+        mean logit); optimistic: 2 g_t − g_{t−1}, g_{t−1} against ``previous`` (π_{t−1}'s samples), which are
+        judged only then."""
+        from genpref.selfplay.run import targets
+
         k = len(texts)
-        both = texts + (previous or [])
-        prob, logit = self.matrices(judge, prompt, both)
-        matrix = (prob - 0.5) if method == "sppo" else logit  # SPPO: P − ½; GPO, bt_reward: logit
-        g = matrix[:k, :k].mean(1)
-        if previous is not None and self.args.update_rule == "optimistic":
-            g = 2 * g - matrix[:k, k:].mean(1)
+        optimistic = previous is not None and self.args.update_rule == "optimistic"
+        prob, logit = self.matrices(judge, prompt, texts + (previous if optimistic else []))
+        cfg = self.selfplay_config(method, eta=1.0)  # η does not enter the target
+
+        def mean_against(cols: slice) -> torch.Tensor:
+            block = {"prob_matrix": prob[:k, cols].tolist(), "logit_matrix": logit[:k, cols].tolist()}
+            return torch.tensor(targets(cfg, block), dtype=torch.float64)  # (K,)
+
+        g = mean_against(slice(0, k))
+        if optimistic:
+            g = 2 * g - mean_against(slice(k, None))
         return g.tolist()
 
     def selfplay_step(self, method: str, lm, judge, prompts, samples, previous, folder: Path) -> dict:
