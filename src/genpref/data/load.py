@@ -367,10 +367,11 @@ def _load(
 
 
 def _duplicates(examples: list) -> list[tuple[str, str]]:
-    """Kept rows equal to an earlier row in everything but their origin."""
+    """Kept rows equal to an earlier row in everything but their origin (a row normalised to a list of
+    examples, as a pair read as two completions, counts each of them)."""
     first: dict[str, str] = {}
     found = []
-    for ex in examples:
+    for ex in (e for row in examples for e in (row if isinstance(row, list) else [row])):
         content = {k: v for k, v in asdict(ex).items() if k != "origin"}
         key = json.dumps(content, sort_keys=True, default=str)
         if key in first:

@@ -29,6 +29,7 @@ from genpref.data.encode import (
     encode_response,
     warn_unknown_tokens,
 )
+from genpref.data.train_eval import load_train_eval
 from genpref.data.types import CompletionExample, PreferenceExample
 from genpref.errors import ConfigError
 from genpref.losses.policy import PolicyLoss, nll_loss, policy_loss
@@ -42,7 +43,7 @@ from genpref.policy.sequences import make_batch, resolve_packing
 from genpref.train.device import check_on_device, place, resolve_precision
 from genpref.train.loop import StepResult, finish, run_loop, start_run
 from genpref.train.po_config import POTrainConfig
-from genpref.train.run_dir import claim_run_dir
+from genpref.train.run_dir import claim_run
 
 log = logging.getLogger("genpref")
 
@@ -334,39 +335,15 @@ class PreferenceOptimizationRecipe:
         return {k: v / len(self.eval_items) for k, v in totals.items()}
 
 
-def load_po_data(cfg: POTrainConfig, output_dir: Path, kind: PolicyLoss):
+def load_po_data(
+    cfg: POTrainConfig, output_dir: Path, kind: PolicyLoss
+) -> tuple[list[PreferenceExample] | list[CompletionExample], list]:
+    """Training and evaluation rows: pairs, or labelled completions for KTO (``genpref.data.train_eval``)."""
     from genpref.data.completions import load_completions
     from genpref.data.load import load_preferences
 
-    if cfg.data.train is None:
-        raise ConfigError("data.train is required.\n  fix: pass --data.train FILE (or set it in --config)")
     loader = load_preferences if kind.paired else load_completions
-    rejects = cfg.data.rejects or str(output_dir / "rejects.jsonl")
-    train = loader(
-        cfg.data.train,
-        split=cfg.data.split,
-        on_error=cfg.data.on_error,
-        rejects_path=rejects,
-        limit=cfg.data.limit,
-    )
-    log.info(train.summary())
-    examples, evals = list(train.examples), []
-    if cfg.data.eval is not None:
-        ev = loader(
-            cfg.data.eval,
-            split=cfg.data.eval_split,
-            on_error=cfg.data.on_error,
-            rejects_path=str(output_dir / "rejects_eval.jsonl"),
-            limit=cfg.data.eval_limit,
-        )
-        log.info(ev.summary())
-        evals = list(ev.examples)
-    elif cfg.data.eval_fraction > 0:
-        n_eval = max(1, round(cfg.data.eval_fraction * len(examples)))
-        gen = torch.Generator().manual_seed(cfg.train.seed)
-        order = torch.randperm(len(examples), generator=gen).tolist()
-        evals = [examples[i] for i in order[:n_eval]]
-        examples = [examples[i] for i in sorted(order[n_eval:])]
+    examples, evals = load_train_eval(cfg.data, loader, output_dir, seed=cfg.train.seed)
     if not kind.paired and any(ex.label is None for ex in examples):
         raise ConfigError(
             f"{cfg.data.train}: loss=kto needs a boolean 'label' on every prompt/completion row "
@@ -378,7 +355,7 @@ def load_po_data(cfg: POTrainConfig, output_dir: Path, kind: PolicyLoss):
 def train_policy(cfg: POTrainConfig) -> POTrainResult:
     """``genpref po train``: load and validate the configured data, then optimise."""
     output_dir = Path(cfg.output_dir)
-    with claim_run_dir(output_dir, cfg.resume, cfg.overwrite):  # before the rejects file is written
+    with claim_run(cfg):  # before the rejects file is written
         examples, evals = load_po_data(cfg, output_dir, PolicyLoss(cfg.loss.loss))
         return train_policy_on(cfg, examples, evals)
 
@@ -397,7 +374,7 @@ def train_policy_on(
         field="policy.max_length",
         trust_remote_code=cfg.policy.trust_remote_code,
     )
-    with claim_run_dir(cfg.output_dir, cfg.resume, overwrite or cfg.overwrite):
+    with claim_run(cfg, overwrite):
         return _train_policy(cfg, examples, eval_examples or [])
 
 

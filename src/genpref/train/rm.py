@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from genpref.data.encode import warn_unknown_tokens
-from genpref.data.rankings import load_comparisons, split_by_prompt
+from genpref.data.rankings import load_comparisons
+from genpref.data.train_eval import load_train_eval as load_train_eval_rows
 from genpref.data.types import PreferenceExample
-from genpref.errors import ConfigError
 from genpref.eval.rm_eval import evaluate_features
 from genpref.losses.preference import PreferenceLossType, preference_loss
 from genpref.models.backbone import check_backbone
@@ -29,7 +30,7 @@ from genpref.models.lora import apply_lora
 from genpref.models.preference_model import PairFeatures, PreferenceModel
 from genpref.train.loop import StepResult, finish, run_loop, start_run
 from genpref.train.rm_config import RMTrainConfig
-from genpref.train.run_dir import claim_run_dir
+from genpref.train.run_dir import claim_run
 
 log = logging.getLogger("genpref")
 
@@ -45,41 +46,10 @@ class RMTrainResult:
 def load_train_eval(
     cfg: RMTrainConfig, output_dir: Path
 ) -> tuple[list[PreferenceExample], list[PreferenceExample]]:
-    """Validated training and evaluation comparisons, with reports printed."""
-    if cfg.data.train is None:
-        raise ConfigError("data.train is required.\n  fix: pass --data.train FILE (or set it in --config)")
-    rejects = cfg.data.rejects or str(output_dir / "rejects.jsonl")
-    report = load_comparisons(
-        cfg.data.train,
-        split=cfg.data.split,
-        on_error=cfg.data.on_error,
-        rejects_path=rejects,
-        ranking=cfg.data.ranking,
+    """Validated training and evaluation comparisons (``genpref.data.train_eval``: the rule of every recipe)."""
+    return load_train_eval_rows(
+        cfg.data, partial(load_comparisons, ranking=cfg.data.ranking), output_dir, seed=cfg.train.seed
     )
-    log.info(report.summary())
-    train = list(report.examples)
-    if cfg.data.eval is not None:
-        ev = load_comparisons(
-            cfg.data.eval,
-            split=cfg.data.eval_split,
-            on_error=cfg.data.on_error,
-            rejects_path=str(output_dir / "rejects_eval.jsonl"),
-            ranking=cfg.data.ranking,
-        )
-        log.info(ev.summary())
-        evals = list(ev.examples)
-    elif cfg.data.eval_fraction > 0:
-        train, evals = split_by_prompt(train, cfg.data.eval_fraction, seed=cfg.train.seed)
-        log.info(f"held out {len(evals)} comparisons by prompt (data.eval_fraction={cfg.data.eval_fraction})")
-    else:
-        evals = []
-    if cfg.data.limit is not None:
-        train = train[: cfg.data.limit]
-    if cfg.data.eval_limit is not None:
-        evals = evals[: cfg.data.eval_limit]
-    if not train:
-        raise ConfigError(f"data.train ({cfg.data.train}) has no usable rows")
-    return train, evals
 
 
 def build_model(cfg: RMTrainConfig) -> PreferenceModel:
@@ -157,7 +127,7 @@ def prompt_key(features: PairFeatures) -> tuple[int, ...]:
 def train_preference_model(cfg: RMTrainConfig) -> RMTrainResult:
     """``genpref rm train``: load and validate the configured data, then train."""
     output_dir = Path(cfg.output_dir)
-    with claim_run_dir(output_dir, cfg.resume, cfg.overwrite):  # before the rejects file is written
+    with claim_run(cfg):  # before the rejects file is written
         train_examples, eval_examples = load_train_eval(cfg, output_dir)
         return train_preference_model_on(cfg, train_examples, eval_examples)
 
@@ -180,7 +150,7 @@ def train_preference_model_on(
         field="model.max_length",
         trust_remote_code=cfg.model.trust_remote_code,
     )
-    with claim_run_dir(cfg.output_dir, cfg.resume, overwrite or cfg.overwrite):
+    with claim_run(cfg, overwrite):
         return _train(cfg, train_examples, eval_examples or [])
 
 

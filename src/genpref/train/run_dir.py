@@ -11,6 +11,7 @@ process. Only the main process (``RANK`` 0) locks; the others of the same launch
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -125,3 +126,10 @@ def claim_run_dir(output_dir: str | Path, resume: bool, overwrite: bool = False)
         del _held[key]
         if handle is not None:
             handle.close()  # releases the flock
+
+
+def claim_run(cfg, overwrite: bool = False) -> contextlib.AbstractContextManager[Path]:
+    """:func:`claim_run_dir` for a training config (``output_dir``, ``resume``, ``overwrite`` fields): the
+    one "this folder already holds a run" check of ``rm train``, ``po train`` and ``sft``, their Python
+    ``*_on`` entry points included (``overwrite`` there adds to ``cfg.overwrite``)."""
+    return claim_run_dir(cfg.output_dir, cfg.resume, overwrite or cfg.overwrite)

@@ -12,6 +12,8 @@ import logging
 from pathlib import Path
 
 from genpref.data.completions import load_completions
+from genpref.data.load import LoadReport
+from genpref.data.train_eval import load_train_eval
 from genpref.errors import ConfigError
 from genpref.losses.policy import nll_loss
 from genpref.models.backbone import check_backbone
@@ -21,7 +23,7 @@ from genpref.policy.sequences import make_batch, resolve_packing
 from genpref.train.loop import StepResult, finish, run_loop, start_run
 from genpref.train.po import PolicyLogps, POTrainResult
 from genpref.train.po_config import SFTConfig
-from genpref.train.run_dir import claim_run_dir
+from genpref.train.run_dir import claim_run
 
 log = logging.getLogger("genpref")
 
@@ -52,37 +54,30 @@ class SFTRecipe:
         return {"loss": float(out.losses.mean())}
 
 
+def _load_sft_rows(source, **kwargs) -> LoadReport:
+    """Completion rows; of preference pairs only the chosen side (SFT trains on what was preferred)."""
+    report = load_completions(source, **kwargs)
+    report.examples = [ex for ex in report.examples if ex.label is not False]
+    return report
+
+
 def train_sft(cfg: SFTConfig) -> POTrainResult:
     """Load prompt/completion (or messages, or pairs → chosen) rows and fine-tune on the completions."""
     output_dir = Path(cfg.output_dir)
-    if cfg.data.train is None:
-        raise ConfigError("data.train is required.\n  fix: pass --data.train FILE (or set it in --config)")
     check_backbone(
         cfg.policy.model,
         cfg.policy.max_length,
         field="policy.max_length",
         trust_remote_code=cfg.policy.trust_remote_code,
     )
-    with claim_run_dir(output_dir, cfg.resume, cfg.overwrite):
+    with claim_run(cfg):
         return _train_sft(cfg, output_dir)
 
 
 def _train_sft(cfg: SFTConfig, output_dir: Path) -> POTrainResult:
     from genpref.data.encode import Truncation, encode_response
 
-    def load(source, split, rejects):
-        report = load_completions(
-            source, split=split, on_error=cfg.data.on_error, rejects_path=rejects, limit=cfg.data.limit
-        )
-        log.info(report.summary())
-        return [ex for ex in report.examples if ex.label is not False]  # pairs: train on the chosen side only
-
-    train = load(cfg.data.train, cfg.data.split, cfg.data.rejects or str(output_dir / "rejects.jsonl"))
-    evals = (
-        load(cfg.data.eval, cfg.data.eval_split, str(output_dir / "rejects_eval.jsonl"))
-        if cfg.data.eval
-        else []
-    )
+    train, evals = load_train_eval(cfg.data, _load_sft_rows, output_dir, seed=cfg.train.seed)
     acc, resume_from = start_run(cfg, cfg.train, output_dir, cfg.resume)
     lm, tokenizer = load_policy(cfg.policy.model, trust_remote_code=cfg.policy.trust_remote_code)
 
