@@ -157,6 +157,44 @@ def test_sppo_targets():
     assert torch.equal(hard, soft)
 
 
+def test_offline_sppo_equals_the_selfplay_square_loss_on_each_side():
+    """Parity (issue 16): offline SPPO on a pair is the self-play square loss of each side with SPPO's
+    target, η = 1/β: (ρ_w − η(P̂_w − ½))² + (ρ_l − η(P̂_l − ½))²."""
+    from genpref.losses.selfplay import selfplay_square_loss, sppo_target
+
+    b = 6
+    batch = random_batch(b, seed=3)
+    p_w, p_l = torch.rand(b), torch.rand(b)
+    pw, pl, rw, rl = batch.values()
+    offline = sppo_loss(pw, pl, rw, rl, BETA, p_w, p_l).losses
+    selfplay = selfplay_square_loss(pw, rw, sppo_target(p_w), 1 / BETA) + selfplay_square_loss(
+        pl, rl, sppo_target(p_l), 1 / BETA
+    )
+    assert torch.allclose(offline, selfplay, rtol=0, atol=1e-6)
+    # by hand for one row: ρ_w = 1, ρ_l = -1, P̂ = (0.75, 0.25), β = 0.5 → η = 2, targets (0.5, -0.5):
+    # (1 − 2·0.25)² + (−1 − 2·(−0.25))² = 0.25 + 0.25
+    one = sppo_loss(*(torch.tensor([v]) for v in (0.0, -2.0, -1.0, -1.0)), 0.5, torch.tensor([0.75]),
+                    torch.tensor([0.25])).losses  # fmt: skip
+    assert torch.allclose(one, torch.tensor([0.5]))
+
+
+def test_selfplay_targets_from_a_judge_matrix():
+    """SPPO: P̂(y_i ≻ π_t) − ½ with the row mean (diagonal ½ included, or left out); GPO: the logit mean;
+    the recipe's targets() calls the same function."""
+    from genpref.losses.selfplay import selfplay_target
+    from genpref.selfplay.config import SelfPlayConfig
+    from genpref.selfplay.run import targets
+
+    prob = torch.tensor([[0.5, 0.9, 0.7], [0.1, 0.5, 0.4], [0.3, 0.6, 0.5]])
+    # row 0: mean(0.5, 0.9, 0.7) = 0.7 → 0.2; without self: mean(0.9, 0.7) = 0.8 → 0.3
+    assert torch.allclose(selfplay_target(prob, "sppo"), torch.tensor([0.2, 1 / 3 - 0.5, 1.4 / 3 - 0.5]))
+    assert torch.allclose(selfplay_target(prob, "sppo", include_self=False)[0], torch.tensor(0.3))
+    logit = torch.tensor([[0.0, 2.0], [-2.0, 0.0]])
+    assert torch.equal(selfplay_target(logit, "gpo", clip=0.5), torch.tensor([0.5, -0.5]))
+    cfg = SelfPlayConfig(algorithm="sppo", include_self=True, target_clip=None)
+    assert targets(cfg, {"prob_matrix": prob.tolist()}) == selfplay_target(prob, "sppo").tolist()
+
+
 def test_simpo_hand_value():
     """Averages ℓ̄ = (−½, −3/2), β = 2, γ = 1: β(ℓ̄_w − ℓ̄_l) − γ = 2 − 1 = 1; −log σ(1); rewards β ℓ̄ = (−1, −3)."""
     out = simpo_loss(torch.tensor([-0.5]), torch.tensor([-1.5]), beta=2.0, gamma=1.0)

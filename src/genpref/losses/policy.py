@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genpref.losses.policy_unpaired import UnpairedPolicyLossOutput, kto_loss
+from genpref.losses.selfplay import selfplay_square_loss, sppo_target
 
 # ORPO's log odds need log(1 − p) with p = exp(average log-prob); a completion the policy is certain
 # of (average exactly 0, e.g. in bf16) would give log 0 and a NaN gradient, so the average is capped.
@@ -228,7 +229,8 @@ def sppo_loss(
     chosen_win_prob: Tensor,
     rejected_win_prob: Tensor,
 ) -> PolicyLossOutput:
-    """SPPO, offline (Wu et al. 2024, Eq. 4.4 / Algorithm 1): square loss on each side's log-ratio.
+    """SPPO, offline (Wu et al. 2024, arXiv 2405.00675, Eq. 3.6 / Algorithm 1): the self-play square loss
+    (``genpref.losses.selfplay``) on each side of the pair.
 
     (ρ_w − η (P̂_w − ½))² + (ρ_l − η (P̂_l − ½))², ρ = log π_θ(y|x) − log π_ref(y|x), η = 1/β. P̂(y) is
     the estimated probability that y beats the reference policy π_t (π_ref here), read from the data
@@ -240,12 +242,14 @@ def sppo_loss(
         rejected_win_prob: (B,) P̂(y_l ≻ π_t | x) ∈ [0, 1].
     Returns: (B,) losses; rewards β·(log π − log π_ref).
     """
+    eta = 1 / beta
+    losses = selfplay_square_loss(
+        policy_chosen_logps, reference_chosen_logps, sppo_target(chosen_win_prob), eta
+    ) + selfplay_square_loss(
+        policy_rejected_logps, reference_rejected_logps, sppo_target(rejected_win_prob), eta
+    )
     chosen = policy_chosen_logps - reference_chosen_logps
     rejected = policy_rejected_logps - reference_rejected_logps
-    eta = 1 / beta
-    chosen_target = eta * (chosen_win_prob.to(chosen.dtype) - 0.5)  # (B,)
-    rejected_target = eta * (rejected_win_prob.to(rejected.dtype) - 0.5)  # (B,)
-    losses = (chosen - chosen_target) ** 2 + (rejected - rejected_target) ** 2
     return _with_reference_rewards(losses, chosen, rejected, beta)
 
 

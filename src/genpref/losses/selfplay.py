@@ -4,8 +4,12 @@ Both regress each sampled response's log-ratio against the previous policy π_t 
 
     ℓ(y) = ( log π_θ(y|x) − log π_t(y|x) − η · g(y) )²
 
-* SPPO (Eq. 3.6 of 2405.00675 / Algorithm 1): g = P̂(y ≻ π_t | x) − ½, P̂ the mean win probability of
-  y against the K samples of π_t.
+This module is the one place the SPPO/GPO target and square loss are written: the self-play recipe
+(``genpref.selfplay``: ``run.targets`` and ``recipe``) and offline SPPO (``genpref.losses.policy.sppo_loss``)
+both call it (tests/test_losses_policy.py pins their parity).
+
+* SPPO (2405.00675, Eq. 3.6, the loss of Algorithm 1; log Z_{π_t} approximated by η/2): g = P̂(y ≻ π_t | x) − ½,
+  P̂ the mean win probability of y against the K samples of π_t.
 * GPO (Eq. 5.3 of 2410.02197): g = s(y ≻ π_t | x), the GPM preference score of y against π_t's mixture.
 * LN-GPO: the log-ratio is divided by the response length |y| (length-normalised).
 """
@@ -40,5 +44,40 @@ def selfplay_square_loss(
 
 
 def sppo_target(win_prob: Tensor) -> Tensor:
-    """SPPO's regression target P̂(y ≻ π_t) − ½ ∈ [−½, ½]."""
+    """SPPO's regression target g = P̂(y ≻ π_t) − ½ ∈ [−½, ½] (2405.00675, Eq. 3.6). Shapes: any → same."""
     return win_prob - 0.5
+
+
+def mean_against_samples(matrix: Tensor, include_self: bool = True) -> Tensor:
+    """(K,) row means of a prompt's K×K judge matrix: each sample against π_t's empirical mixture.
+
+    ``matrix[i, j]`` is P(y_i ≻ y_j) (SPPO: the mean is P̂(y_i ≻ π_t)) or the preference logit
+    s(y_i ≻ y_j) (GPO: the mean is s(y_i ≻ π_t)). ``include_self`` keeps the diagonal term j = i (½ resp.
+    0), as the papers' code does; without it the mean is over the K − 1 other samples.
+    """
+    k = matrix.shape[-1]
+    if include_self:
+        return matrix.mean(-1)
+    return (matrix.sum(-1) - matrix.diagonal(dim1=-2, dim2=-1)) / (k - 1)
+
+
+def selfplay_target(
+    matrix: Tensor, algorithm: str, include_self: bool = True, clip: float | None = None
+) -> Tensor:
+    """(K,) per-sample targets g(y_i) from one prompt's K×K judge matrix (see the module docstring).
+
+    Args:
+        matrix: (K, K) win probabilities P(y_i ≻ y_j) for ``algorithm="sppo"``, preference logits
+            s(y_i ≻ y_j) for ``"gpo"``.
+        algorithm: ``"sppo"`` (g = P̂ − ½) or ``"gpo"`` (g = s(y ≻ π_t)).
+        include_self: keep the j = i term in the mean (:func:`mean_against_samples`).
+        clip: clamp g to [−clip, clip] (None: no clamp).
+    """
+    mean = mean_against_samples(matrix, include_self)
+    if algorithm == "sppo":
+        target = sppo_target(mean)
+    elif algorithm == "gpo":
+        target = mean
+    else:
+        raise ValueError(f"algorithm must be 'sppo' or 'gpo', got {algorithm!r}")
+    return target if clip is None else target.clamp(-clip, clip)

@@ -107,16 +107,10 @@ def judge_stage(cfg: SelfPlayConfig, folder: Path, prompts: list, samples: list,
 
 def targets(cfg: SelfPlayConfig, judgment: dict) -> list[float]:
     """Per-sample targets from one prompt's K×K matrices (see module docstring)."""
+    from genpref.losses.selfplay import selfplay_target
+
     matrix = torch.tensor(judgment["prob_matrix" if cfg.algorithm == "sppo" else "logit_matrix"])  # (K, K)
-    k = matrix.shape[0]
-    if cfg.include_self:
-        mean = matrix.mean(1)
-    else:
-        mean = (matrix.sum(1) - matrix.diagonal()) / (k - 1)
-    target = mean - 0.5 if cfg.algorithm == "sppo" else mean
-    if cfg.target_clip is not None:
-        target = target.clamp(-cfg.target_clip, cfg.target_clip)
-    return target.tolist()
+    return selfplay_target(matrix, cfg.algorithm, cfg.include_self, cfg.target_clip).tolist()
 
 
 def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list, tokenizer, parent: str):
