@@ -53,45 +53,10 @@ def _build(parser: ArgumentParser, namespace, cls):
 
 
 def commands() -> dict[tuple[str, ...], tuple[type, str]]:
-    """Subcommand words → (argument dataclass, one-line help)."""
-    from genpref.commands import (
-        CompareArgs,
-        DataCyclesArgs,
-        DataCyclicArgs,
-        DemoArgs,
-        EvalArgs,
-        ExportArgs,
-        ScoreArgs,
-    )
-    from genpref.cyclic.experiment import CyclicBenchArgs
-    from genpref.selfplay.config import SelfPlayConfig
-    from genpref.selfplay.nash import NashBenchArgs
-    from genpref.serve.config import ServeArgs
-    from genpref.train.po_config import POTrainConfig, SFTConfig
-    from genpref.train.rm_config import RMTrainConfig
+    """Subcommand words → (argument dataclass, one-line help), from ``genpref.commands.COMMANDS``."""
+    from genpref.commands import COMMANDS
 
-    return {
-        ("rm", "train"): (RMTrainConfig, "train a BT, GPM or PairPM preference model"),
-        ("rm", "eval"): (EvalArgs, "evaluate a preference model on comparison data"),
-        ("rm", "compare"): (CompareArgs, "two checkpoints on the same rows: McNemar and paired bootstrap"),
-        ("rm", "score"): (ScoreArgs, "score comparisons or rank multi-response rows"),
-        ("rm", "export"): (ExportArgs, "export a checkpoint for other tools (hf-seqcls, paper layout)"),
-        ("serve",): (ServeArgs, "HTTP reward server: OpenRLHF /get_reward, /score, /prob, /rank"),
-        ("po", "train"): (
-            POTrainConfig,
-            "offline preference optimisation: DPO, IPO, KTO, SimPO, ORPO, SPPO, ...",
-        ),
-        ("sft",): (SFTConfig, "supervised fine-tuning on completions"),
-        ("selfplay",): (
-            SelfPlayConfig,
-            "SPPO / GPO self-play iterations judged by a genpref preference model",
-        ),
-        ("bench", "cyclic"): (CyclicBenchArgs, "BT vs GPM vs PairPM on cyclic preferences (paper Table 1)"),
-        ("bench", "nash"): (NashBenchArgs, "GPO/SPPO vs BT baselines on games with a known Nash equilibrium"),
-        ("data", "cyclic"): (DataCyclicArgs, "cyclic datasets from multi-aspect ratings (paper Table 1)"),
-        ("data", "cycles"): (DataCyclesArgs, "3-cycles and the best accuracy of any scalar (BT) model"),
-        ("demo",): (DemoArgs, "the main job on built-in defaults"),
-    }
+    return {c.words: (c.config, c.help) for c in COMMANDS}
 
 
 def build_parser(key: tuple[str, ...]) -> ArgumentParser:
@@ -99,8 +64,14 @@ def build_parser(key: tuple[str, ...]) -> ArgumentParser:
     return _dataclass_parser(cls, "genpref " + " ".join(key))
 
 
-POSITIONAL: dict[tuple[str, ...], tuple[str, ...]] = {("rm", "compare"): ("model_a", "model_b")}
-"""Fields a command takes as leading positional arguments (default: ``data``, when it has that field)."""
+def _positional(key: tuple[str, ...]) -> tuple[str, ...]:
+    """Fields a command takes as leading positional arguments (default: ``data``, when it has that field)."""
+    from genpref.commands import BY_WORDS
+
+    command = BY_WORDS[key]
+    if command.positional is not None:
+        return command.positional
+    return ("data",) if "data" in {f.name for f in fields(command.config)} else ()
 
 
 def _usage() -> str:
@@ -130,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     parser = build_parser(key)
     rest = argv[len(key) :]
-    positional = POSITIONAL.get(key, ("data",) if "data" in {f.name for f in fields(table[key][0])} else ())
+    positional = _positional(key)
     leading = []
     while rest and not rest[0].startswith("-") and len(leading) // 2 < len(positional):
         leading += [f"--{positional[len(leading) // 2]}", rest.pop(0)]

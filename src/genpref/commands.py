@@ -1,189 +1,37 @@
-"""Arguments and entry points of the CLI subcommands (each is also a plain Python function)."""
+"""The command table: every ``genpref`` subcommand as (words, config class, help, entry function).
+
+``genpref.cli`` parses ``COMMANDS``' config classes and calls their entry functions; every entry is also
+a plain Python function taking that config. Entry functions import their recipe when called, so
+``genpref --help`` stays instant. A new command is one ``Command`` row here (see docs/architecture.md).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
-from genpref.data.rankings import RankingPairConfig
+from genpref.args import (
+    CompareArgs,
+    DataCyclesArgs,
+    DataCyclicArgs,
+    DemoArgs,
+    EvalArgs,
+    ExportArgs,
+    ScoreArgs,
+)
+from genpref.cyclic.experiment import CyclicBenchArgs
 from genpref.errors import ConfigError, DataError
-from genpref.validate import at_least
+from genpref.selfplay.config import SelfPlayConfig
+from genpref.selfplay.nash import NashBenchArgs
+from genpref.serve.config import ServeArgs
+from genpref.train.po_config import POTrainConfig, SFTConfig
+from genpref.train.rm_config import RMTrainConfig
 
 log = logging.getLogger("genpref")
-
-
-@dataclass(kw_only=True)
-class _EvalOptions:
-    """Options shared by genpref rm eval and genpref rm compare."""
-
-    data: str
-    """Rows to evaluate: comparisons (prompt/chosen/rejected), ranking rows (prompt/responses/scores) or
-    RewardBench-2 rows (prompt, chosen: [..], rejected: [..], subset); JSONL/JSON/Parquet/CSV or hub name."""
-    output: str | None = None
-    """Write the results as JSON here."""
-    split: str = "test"
-    """Split name for hub datasets."""
-    batch_size: int = 32
-    """Comparisons (or responses of one prompt) per forward batch."""
-    on_error: Literal["raise", "skip"] = "raise"
-    """Bad rows: raise, or skip into the rejects file."""
-    rejects: str | None = None
-    """Rejects file for on_error=skip (default: next to output, or rejects.jsonl)."""
-    limit: int | None = None
-    """Evaluate at most this many rows."""
-    ranking: RankingPairConfig = field(default_factory=RankingPairConfig)
-    """Ranking rows: which response pairs are scored as comparisons."""
-    best_of: int = 4
-    """Ranking rows: size of the best-of-N sets (one top-scored response and best_of - 1 others)."""
-    best_of_min_gap: float = 1.0
-    """Ranking rows: a best-of-N set's rejected responses score at least this much below its chosen."""
-    seed: int = 0
-    """Seed for drawing the best-of-N sets from ranking rows (and for the bootstrap of rm compare)."""
-
-    def __post_init__(self) -> None:
-        at_least("batch_size", self.batch_size, 1)
-        at_least("limit", self.limit, 1, optional=True)
-        if self.best_of < 2:
-            raise ConfigError(f"best_of must be >= 2, got {self.best_of}")
-        if self.best_of_min_gap <= 0:
-            raise ConfigError(
-                f"best_of_min_gap must be > 0 (a tie has no right answer), got {self.best_of_min_gap}"
-            )
-
-
-@dataclass(kw_only=True)
-class EvalArgs(_EvalOptions):
-    """genpref rm eval: accuracy with 95% intervals beside the 'longer response wins' baseline, a
-    length-bias table, log-loss, calibration and per-subset tables; for ranking rows also Kendall tau,
-    Spearman rho, top-1 and best-of-4; for RewardBench-2 rows (chosen: [..], rejected: [..]) best-of-N."""
-
-    model: str
-    """Checkpoint folder written by genpref rm train (e.g. runs/rm/final)."""
-
-
-@dataclass(kw_only=True)
-class CompareArgs(_EvalOptions):
-    """genpref rm compare A B --data F: two checkpoints on the same rows, McNemar's test on per-row
-    correctness (exact binomial below 25 discordant rows) and a paired bootstrap interval on B - A."""
-
-    model_a: str
-    """First checkpoint folder (A)."""
-    model_b: str
-    """Second checkpoint folder (B); differences are B - A."""
-    n_boot: int = 10_000
-    """Bootstrap replicates."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        at_least("n_boot", self.n_boot, 1)
-
-
-@dataclass
-class ScoreArgs:
-    """genpref rm score: P(chosen ≻ rejected) for comparison rows, or the K×K matrix for ranking rows."""
-
-    model: str
-    """Checkpoint folder written by genpref rm train."""
-    data: str
-    """Comparison rows (prompt/chosen/rejected) or ranking rows (prompt/responses)."""
-    output: str | None = None
-    """JSONL output (default: print to stdout)."""
-    split: str = "test"
-    """Split name for hub datasets."""
-    batch_size: int = 32
-    """Sequences per forward batch."""
-    limit: int | None = None
-    """Score at most this many rows."""
-
-    def __post_init__(self) -> None:
-        at_least("batch_size", self.batch_size, 1)
-        at_least("limit", self.limit, 1, optional=True)
-
-
-@dataclass
-class ExportArgs:
-    """genpref rm export: a checkpoint in another tool's format."""
-
-    model: str
-    """Checkpoint folder written by genpref rm train."""
-    output: str
-    """Folder to write (must not exist, or be empty)."""
-    format: Literal["hf-seqcls", "paper"] = "hf-seqcls"
-    """hf-seqcls: a BT decoder as transformers AutoModelForSequenceClassification (num_labels 1);
-    paper: a GPM decoder in the GPM authors' released layout (value_head, prompt_head on the causal LM)."""
-
-
-@dataclass
-class DemoArgs:
-    """genpref demo: the main job on built-in defaults (cyclic experiment, Nash experiment, BT vs GPM,
-    GPO self-play)."""
-
-    output_dir: str = "runs/demo"
-    """Where runs, tables and plots go."""
-    parts: list[Literal["cyclic", "nash", "rm", "selfplay"]] = field(
-        default_factory=lambda: ["cyclic", "nash", "rm", "selfplay"]
-    )
-    """cyclic: BT/GPM/PairPM on cyclic preferences; nash: GPO/SPPO vs BT baselines on preference games
-    with a known Nash equilibrium (genpref bench nash defaults); rm: BT vs GPM on real preferences (its
-    GPM is the self-play judge); selfplay: one GPO iteration of SmolLM2-135M judged by that GPM."""
-    data: Literal["auto", "shared", "hub", "synthetic"] = "auto"
-    """rm data: auto = ../shared/data when present, else the hub when online, else built-in synthetic data."""
-    max_train: int = 400
-    """rm: training comparisons per model."""
-    max_eval: int = 200
-    """rm: evaluation comparisons."""
-    epochs: int = 1
-    """rm: training epochs per model."""
-    max_length: int = 128
-    """rm: tokens per (prompt, response) sequence."""
-    selfplay_prompts: int = 32
-    """selfplay: training prompts (Arena-Hard when ../shared/data is present, else built-in)."""
-    k: int = 4
-    """selfplay: samples per prompt."""
-    max_new_tokens: int = 128
-    """selfplay: tokens per sampled response."""
-    eval_prompts: int = 80
-    """selfplay: evaluation prompts (MT-Bench first turns when present, else built-in)."""
-    seed: int = 0
-    """Random seed."""
-
-
-@dataclass
-class DataCyclicArgs:
-    """genpref data cyclic: leave-one-criterion-out cyclic datasets from multi-aspect ratings."""
-
-    input: str
-    """Rated rows: UltraFeedback schema (instruction + completions[].annotations) or prompt + responses[].ratings."""
-    output_dir: str
-    """Writes OUTPUT_DIR/no_<criterion>.jsonl, one dataset per left-out criterion."""
-    max_cycles_per_prompt: int | None = 1
-    """Strongest cycles kept per prompt and dataset (null keeps all)."""
-    seed: int = 0
-    """Breaks ties between equally strong cycles."""
-    transitive_triples: bool = False
-    """Prompts without a cycle contribute their strongest transitive triple instead."""
-    cycle_length: int = 3
-    """Responses per cycle (3 as in the paper; 4 or 5 also supported)."""
-
-
-@dataclass
-class DataCyclesArgs:
-    """genpref data cycles: how intransitive a preference file is, and the best any BT model can do on it."""
-
-    data: str
-    """Pairwise comparisons, ranking rows with scores, or rated rows."""
-    output: str | None = None
-    """Also write the report as JSON here."""
-    split: str = "train"
-    """Split name for hub datasets."""
-    exact_max_items: int = 16
-    """Solve the BT ceiling exactly for cyclic blocks up to this size (bounds above it)."""
-
-    def __post_init__(self) -> None:
-        at_least("exact_max_items", self.exact_max_items, 1)
 
 
 def build_cyclic_files(args: DataCyclicArgs):
@@ -216,7 +64,7 @@ def cycle_report_file(args: DataCyclesArgs):
     report = analyze_comparisons(comparisons, exact_max_items=args.exact_max_items)
     print(report.summary())
     if args.output:
-        from genpref.train.checkpoint import atomic_write_text
+        from genpref.atomic_io import atomic_write_text
 
         atomic_write_text(Path(args.output), json.dumps(report.to_dict(), indent=2))
         print(f"wrote {args.output}")
@@ -271,7 +119,7 @@ def _judge(model_dir: str, data, args: EvalArgs) -> dict:
 
 def _write_json(path: str | None, results: dict) -> None:
     if path:
-        from genpref.train.checkpoint import atomic_write_text
+        from genpref.atomic_io import atomic_write_text
 
         atomic_write_text(Path(path), json.dumps(results, indent=2))
         print(f"wrote {path}")
@@ -351,7 +199,7 @@ def score_file(args: ScoreArgs) -> list[dict]:
         ]
     text = "".join(json.dumps(row) + "\n" for row in out)
     if args.output:
-        from genpref.train.checkpoint import atomic_write_text
+        from genpref.atomic_io import atomic_write_text
 
         atomic_write_text(Path(args.output), text)
         log.info(f"wrote {len(out)} rows to {args.output}")
@@ -360,66 +208,159 @@ def score_file(args: ScoreArgs) -> list[dict]:
     return out
 
 
-def run(key: tuple[str, ...], config) -> None:
-    if key == ("rm", "train"):
-        from genpref.train.rm import train_preference_model
+def rm_train(config: RMTrainConfig):
+    from genpref.train.rm import train_preference_model
 
-        result = train_preference_model(config)
-        print(f"final model: {result.final_dir}")
-        if result.eval_metrics:
-            o = result.eval_metrics["overall"]
-            print(
-                f"eval accuracy {o['accuracy']:.4f}  mean P(chosen) {o['mean_prob_chosen']:.4f}  log-loss {o['log_loss']:.4f}"
-            )
-    elif key == ("rm", "eval"):
-        evaluate_file(config)
-    elif key == ("rm", "compare"):
-        compare_files(config)
-    elif key == ("rm", "score"):
-        score_file(config)
-    elif key == ("po", "train"):
-        from genpref.train.po import train_policy
+    result = train_preference_model(config)
+    print(f"final model: {result.final_dir}")
+    if result.eval_metrics:
+        o = result.eval_metrics["overall"]
+        print(
+            f"eval accuracy {o['accuracy']:.4f}  mean P(chosen) {o['mean_prob_chosen']:.4f}  log-loss {o['log_loss']:.4f}"
+        )
+    return result
 
-        result = train_policy(config)
-        print(f"final policy: {result.final_dir}")
-        if result.eval_metrics:
-            print("eval: " + "  ".join(f"{k} {v:.4f}" for k, v in result.eval_metrics.items()))
-    elif key == ("sft",):
-        from genpref.train.sft import train_sft
 
-        result = train_sft(config)
-        print(f"final policy: {result.final_dir}")
-    elif key == ("selfplay",):
-        from genpref.selfplay.run import run_selfplay
+def po_train(config: POTrainConfig):
+    from genpref.train.po import train_policy
 
-        run_selfplay(config)
-    elif key == ("bench", "cyclic"):
-        from genpref.cyclic.experiment import run_cyclic_bench
+    result = train_policy(config)
+    print(f"final policy: {result.final_dir}")
+    if result.eval_metrics:
+        print("eval: " + "  ".join(f"{k} {v:.4f}" for k, v in result.eval_metrics.items()))
+    return result
 
-        run_cyclic_bench(config)
-    elif key == ("bench", "nash"):
-        from genpref.selfplay.nash import run_nash_bench
 
-        run_nash_bench(config)
-    elif key == ("data", "cyclic"):
-        build_cyclic_files(config)
-    elif key == ("data", "cycles"):
-        cycle_report_file(config)
-    elif key == ("rm", "export"):
-        from genpref.models.export import export_checkpoint
+def sft(config: SFTConfig):
+    from genpref.train.sft import train_sft
 
-        print(f"wrote {export_checkpoint(config.model, config.output, config.format)}")
-    elif key == ("serve",):
-        try:
-            from genpref.serve.app import serve
-        except ImportError as exc:
-            raise ConfigError(
-                f"genpref serve needs fastapi and uvicorn ({exc}).\n  fix: pip install 'genpref[serve]'"
-            ) from exc
-        serve(config)
-    elif key == ("demo",):
-        from genpref.demo import run_demo
+    result = train_sft(config)
+    print(f"final policy: {result.final_dir}")
+    return result
 
-        run_demo(config)
-    else:  # pragma: no cover - the parser only produces the keys above
-        raise ConfigError(f"unknown command {key}")
+
+def selfplay(config: SelfPlayConfig):
+    from genpref.selfplay.run import run_selfplay
+
+    return run_selfplay(config)
+
+
+def bench_cyclic(config: CyclicBenchArgs):
+    from genpref.cyclic.experiment import run_cyclic_bench
+
+    return run_cyclic_bench(config)
+
+
+def bench_nash(config: NashBenchArgs):
+    from genpref.selfplay.nash import run_nash_bench
+
+    return run_nash_bench(config)
+
+
+def rm_export(config: ExportArgs):
+    from genpref.models.export import export_checkpoint
+
+    path = export_checkpoint(config.model, config.output, config.format)
+    print(f"wrote {path}")
+    return path
+
+
+def start_server(config: ServeArgs):
+    try:
+        from genpref.serve.app import serve
+    except ImportError as exc:
+        raise ConfigError(
+            f"genpref serve needs fastapi and uvicorn ({exc}).\n  fix: pip install 'genpref[serve]'"
+        ) from exc
+    return serve(config)
+
+
+def demo(config: DemoArgs):
+    from genpref.demo import run_demo
+
+    return run_demo(config)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: ``genpref WORDS [--config FILE] [--field VALUE ...]`` → ``entry(config(...))``."""
+
+    words: tuple[str, ...]
+    config: type
+    """Its argument dataclass (field docstrings become ``--help``)."""
+    help: str
+    """One line in ``genpref --help``."""
+    entry: Callable[[Any], Any]
+    positional: tuple[str, ...] | None = None
+    """Fields taken as leading positional arguments (None: ``data`` when the config has that field)."""
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(("rm", "train"), RMTrainConfig, "train a BT, GPM or PairPM preference model", rm_train),
+    Command(("rm", "eval"), EvalArgs, "evaluate a preference model on comparison data", evaluate_file),
+    Command(
+        ("rm", "compare"),
+        CompareArgs,
+        "two checkpoints on the same rows: McNemar and paired bootstrap",
+        compare_files,
+        positional=("model_a", "model_b"),
+    ),
+    Command(("rm", "score"), ScoreArgs, "score comparisons or rank multi-response rows", score_file),
+    Command(
+        ("rm", "export"),
+        ExportArgs,
+        "export a checkpoint for other tools (hf-seqcls, paper layout)",
+        rm_export,
+    ),
+    Command(
+        ("serve",), ServeArgs, "HTTP reward server: OpenRLHF /get_reward, /score, /prob, /rank", start_server
+    ),
+    Command(
+        ("po", "train"),
+        POTrainConfig,
+        "offline preference optimisation: DPO, IPO, KTO, SimPO, ORPO, SPPO, ...",
+        po_train,
+    ),
+    Command(("sft",), SFTConfig, "supervised fine-tuning on completions", sft),
+    Command(
+        ("selfplay",),
+        SelfPlayConfig,
+        "SPPO / GPO self-play iterations judged by a genpref preference model",
+        selfplay,
+    ),
+    Command(
+        ("bench", "cyclic"),
+        CyclicBenchArgs,
+        "BT vs GPM vs PairPM on cyclic preferences (paper Table 1)",
+        bench_cyclic,
+    ),
+    Command(
+        ("bench", "nash"),
+        NashBenchArgs,
+        "GPO/SPPO vs BT baselines on games with a known Nash equilibrium",
+        bench_nash,
+    ),
+    Command(
+        ("data", "cyclic"),
+        DataCyclicArgs,
+        "cyclic datasets from multi-aspect ratings (paper Table 1)",
+        build_cyclic_files,
+    ),
+    Command(
+        ("data", "cycles"),
+        DataCyclesArgs,
+        "3-cycles and the best accuracy of any scalar (BT) model",
+        cycle_report_file,
+    ),
+    Command(("demo",), DemoArgs, "the main job on built-in defaults", demo),
+)
+"""Every subcommand, in the order ``genpref --help`` lists them."""
+
+BY_WORDS: dict[tuple[str, ...], Command] = {c.words: c for c in COMMANDS}
+
+
+def run(key: tuple[str, ...], config) -> Any:
+    """Run the command ``key`` (its words) on ``config``."""
+    if key not in BY_WORDS:
+        raise ConfigError(f"unknown command {' '.join(key)}")
+    return BY_WORDS[key].entry(config)

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from genpref.commands import DemoArgs
+from genpref.args import DemoArgs
 from genpref.data.types import PreferenceExample
 from genpref.errors import ConfigError
 

@@ -35,13 +35,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from genpref.atomic_io import atomic_write_jsonl
 from genpref.data.readers import _BadRecord, _open
 from genpref.data.types import Message, PreferenceExample, Prompt, RankingExample
 from genpref.errors import DataError
@@ -307,18 +306,7 @@ def _ranking_from_row(row: dict, origin: str = "", drop_empty: bool = False) -> 
 
 def write_records(records: Iterable[dict], path: str | Path) -> Path:
     """Write dicts as JSON Lines atomically (a temporary file, then ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for record in records:
-                fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_jsonl(path, records)
 
 
 def _load(

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
+from genpref.distributed import gather_uneven, shard
 from genpref.eval.metrics import pairwise_consistency, per_subset_metrics
 from genpref.eval.rewardbench import is_rewardbench_subset, section_scores
 
@@ -22,8 +23,6 @@ def predict_features(
     model.eval()
     idx = list(range(len(features)))
     if accelerator is not None and accelerator.num_processes > 1:
-        from genpref.train.schedule import shard
-
         idx = shard(idx, accelerator.process_index, accelerator.num_processes)
     device = model.head.weight.device
     probs, swapped = [], []
@@ -44,14 +43,9 @@ def predict_features(
     if swapped:
         result["prob_swapped"] = torch.cat(swapped)
     if accelerator is not None and accelerator.num_processes > 1:
-        result = {k: _gather_uneven(accelerator, v) for k, v in result.items()}
+        result = {k: gather_uneven(accelerator, v) for k, v in result.items()}
     model.train(was_training)
     return {k: v.cpu() for k, v in result.items()}
-
-
-def _gather_uneven(accelerator, tensor: torch.Tensor) -> torch.Tensor:
-    gathered = accelerator.gather(accelerator.pad_across_processes(tensor[None], dim=1, pad_index=-1))
-    return gathered.flatten()[gathered.flatten() >= 0]
 
 
 def evaluate_features(model, features: Sequence, batch_size: int = 32, accelerator=None) -> dict:

@@ -15,7 +15,7 @@ a block-diagonal causal mask (padding-free; tested equal to the padded result).
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def _compute_dtype(hidden: Tensor, weight: Tensor) -> torch.dtype:
@@ -208,3 +208,42 @@ def shared_prompt_logps(
     owner = torch.arange(n, device=completion_ids.device)[:, None].expand_as(completion_ids)[scored]
     sums = torch.zeros(n, dtype=torch.float32, device=logp.device).index_add(0, owner, logp)
     return sums, scored.sum(-1)
+
+
+class PolicyLogps(nn.Module):
+    """Wraps a causal LM so that DDP/FSDP see one forward: batch → (summed completion log-probs, counts)."""
+
+    def __init__(self, lm: nn.Module, chunk: int) -> None:
+        super().__init__()
+        self.lm, self.chunk = lm, chunk
+
+    def forward(
+        self,
+        input_ids=None,
+        completion_mask=None,
+        position_ids=None,
+        attention_mask=None,
+        seq_index=None,
+        n_seqs=None,
+        groups=None,
+    ):
+        if groups is not None:  # sequences grouped by prompt (policy.sequences.shared_prompt_groups)
+            return self._shared(groups, n_seqs)
+        return completion_logps(
+            self.lm, input_ids, completion_mask, position_ids, attention_mask, seq_index, n_seqs, self.chunk
+        )
+
+    def _shared(self, groups, n_seqs: int):
+        sums, counts = [], []
+        for prompt, completions, mask, _ in groups:
+            s, c = shared_prompt_logps(self.lm, prompt, completions, mask, self.chunk)
+            sums.append(s)
+            counts.append(c)
+        order = torch.cat([rows for *_, rows in groups]).to(sums[0].device)  # (S,) row of each result
+        out_sums = torch.zeros(n_seqs, dtype=torch.float32, device=order.device).index_copy(
+            0, order, torch.cat(sums)
+        )
+        out_counts = torch.zeros(n_seqs, dtype=torch.long, device=order.device).index_copy(
+            0, order, torch.cat(counts)
+        )
+        return out_sums, out_counts

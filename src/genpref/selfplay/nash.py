@@ -323,10 +323,11 @@ class NashRun:
     def dpo_step(self, lm, judge, prompts, samples, folder: Path) -> dict:
         """Iterative DPO: each prompt's best vs worst sample by the BT reward, reference π_t."""
         from genpref.data.encode import Encoded
+        from genpref.policy.logprobs import PolicyLogps
         from genpref.selfplay.generate import prompt_ids
         from genpref.train.config import OptimConfig, TrainConfig
         from genpref.train.loop import run_loop, start_run
-        from genpref.train.po import PairItem, PolicyLogps, PreferenceOptimizationRecipe
+        from genpref.train.po import PairItem, PreferenceOptimizationRecipe
         from genpref.train.po_config import EngineConfig, LossConfig, POTrainConfig
         from genpref.train.run_dir import claim_run_dir
 

@@ -9,10 +9,10 @@ import torch
 
 from genpref.data.encode import Encoded
 from genpref.losses.selfplay import selfplay_square_loss
+from genpref.policy.logprobs import PolicyLogps
 from genpref.policy.model import save_policy
 from genpref.policy.sequences import make_batch, shared_prompt_groups
 from genpref.train.loop import StepResult
-from genpref.train.po import PolicyLogps
 
 
 @dataclass

@@ -11,8 +11,8 @@ import json
 import time
 from pathlib import Path
 
+from genpref.atomic_io import atomic_write_jsonl, atomic_write_text
 from genpref.errors import ConfigError
-from genpref.train.checkpoint import atomic_write_text
 
 
 def _digest(config: dict) -> str:
@@ -53,7 +53,7 @@ class Stage:
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
-    atomic_write_text(Path(path), "".join(json.dumps(r) + "\n" for r in rows))
+    atomic_write_jsonl(path, rows)
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -32,11 +32,11 @@ import yaml
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from genpref.atomic_io import atomic_dir, atomic_write_text
+from genpref.distributed import shard
 from genpref.errors import ConfigError, RunInterrupted, TrainingDiverged
 from genpref.train.checkpoint import (
     STATE_FILE,
-    atomic_dir,
-    atomic_write_text,
     latest_checkpoint,
     prune_checkpoints,
     read_state,
@@ -45,7 +45,7 @@ from genpref.train.checkpoint import (
 )
 from genpref.train.config import OptimConfig, TrainConfig
 from genpref.train.metrics import MetricsLog
-from genpref.train.schedule import build_optimizer, plan_steps, shard
+from genpref.train.schedule import build_optimizer, plan_steps
 
 log = logging.getLogger("genpref")
 
@@ -77,6 +77,20 @@ class Recipe(Protocol):
     def save_model(self, model, path: Path) -> None: ...
 
     def evaluate(self, model, accelerator) -> dict[str, float]: ...
+
+
+@dataclass
+class TrainResult:
+    """What a training recipe (``rm train``, ``po train``, ``sft``) returns."""
+
+    final_dir: Path
+    """The trained model's folder (OUTPUT_DIR/final)."""
+    eval_metrics: dict
+    """The final evaluation (empty without evaluation data), as in OUTPUT_DIR/eval_results.json."""
+    steps: int
+    """Optimizer steps of the run."""
+    metrics_path: Path
+    """OUTPUT_DIR/metrics.jsonl."""
 
 
 @dataclass
@@ -400,11 +414,12 @@ def run_loop(
 
 def finish(
     acc, result: LoopResult, output_dir: Path, eval_metrics: dict, flat_metrics: dict[str, float]
-) -> None:
-    """Log and write the final evaluation (main process), then close trackers."""
+) -> TrainResult:
+    """Log and write the final evaluation (main process), close trackers; the recipe's result."""
     if flat_metrics:
         result.metrics.log(result.steps, **{f"eval_{k}": v for k, v in flat_metrics.items()})
     if eval_metrics and acc.is_main_process:
         atomic_write_text(output_dir / "eval_results.json", json.dumps(eval_metrics, indent=2))
     if acc.trackers:
         acc.end_training()
+    return TrainResult(result.final_dir, eval_metrics, result.steps, Path(output_dir) / "metrics.jsonl")

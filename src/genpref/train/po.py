@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import copy
 import logging
-from contextlib import nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -31,60 +33,28 @@ from genpref.data.encode import (
 )
 from genpref.data.train_eval import load_train_eval
 from genpref.data.types import CompletionExample, PreferenceExample
+from genpref.distributed import all_reduce_sum
 from genpref.errors import ConfigError
 from genpref.losses.policy import PolicyLoss, nll_loss, policy_loss
 from genpref.losses.policy_unpaired import kto_kl_estimate
 from genpref.models.backbone import cache_dir, check_backbone
 from genpref.models.lora import apply_lora
-from genpref.policy.logprobs import completion_logps, shared_prompt_logps
+from genpref.policy.logprobs import PolicyLogps, completion_logps
 from genpref.policy.model import load_policy, save_policy
 from genpref.policy.reference import cached_reference_logps
 from genpref.policy.sequences import make_batch, resolve_packing
 from genpref.train.device import check_on_device, place, resolve_precision
-from genpref.train.loop import StepResult, finish, run_loop, start_run
+from genpref.train.loop import StepResult, TrainResult, finish, run_loop, start_run
 from genpref.train.po_config import POTrainConfig
 from genpref.train.run_dir import claim_run
 
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+    from transformers import PreTrainedTokenizerBase
+
 log = logging.getLogger("genpref")
 
-
-class PolicyLogps(nn.Module):
-    """Wraps a causal LM so that DDP/FSDP see one forward: batch → (summed completion log-probs, counts)."""
-
-    def __init__(self, lm: nn.Module, chunk: int) -> None:
-        super().__init__()
-        self.lm, self.chunk = lm, chunk
-
-    def forward(
-        self,
-        input_ids=None,
-        completion_mask=None,
-        position_ids=None,
-        attention_mask=None,
-        seq_index=None,
-        n_seqs=None,
-        groups=None,
-    ):
-        if groups is not None:  # sequences grouped by prompt (policy.sequences.shared_prompt_groups)
-            return self._shared(groups, n_seqs)
-        return completion_logps(
-            self.lm, input_ids, completion_mask, position_ids, attention_mask, seq_index, n_seqs, self.chunk
-        )
-
-    def _shared(self, groups, n_seqs: int):
-        sums, counts = [], []
-        for prompt, completions, mask, _ in groups:
-            s, c = shared_prompt_logps(self.lm, prompt, completions, mask, self.chunk)
-            sums.append(s)
-            counts.append(c)
-        order = torch.cat([rows for *_, rows in groups]).to(sums[0].device)  # (S,) row of each result
-        out_sums = torch.zeros(n_seqs, dtype=torch.float32, device=order.device).index_copy(
-            0, order, torch.cat(sums)
-        )
-        out_counts = torch.zeros(n_seqs, dtype=torch.long, device=order.device).index_copy(
-            0, order, torch.cat(counts)
-        )
-        return out_sums, out_counts
+POTrainResult = TrainResult  # the name before issue 16
 
 
 @dataclass
@@ -105,14 +75,6 @@ class CompletionItem:
     ref_mismatched: float = 0.0
 
 
-@dataclass
-class POTrainResult:
-    final_dir: Path
-    eval_metrics: dict
-    steps: int
-    metrics_path: Path
-
-
 def _row_tokens(item: PairItem | CompletionItem) -> int:
     """Tokens one training row puts through the policy (for train.group_by_length)."""
     if isinstance(item, PairItem):
@@ -120,7 +82,9 @@ def _row_tokens(item: PairItem | CompletionItem) -> int:
     return max(len(item.seq.input_ids), len(item.mismatched.input_ids))
 
 
-def tokenize_pairs(tokenizer, examples: list[PreferenceExample], cfg: POTrainConfig) -> list[PairItem]:
+def tokenize_pairs(
+    tokenizer: PreTrainedTokenizerBase, examples: list[PreferenceExample], cfg: POTrainConfig
+) -> list[PairItem]:
     items, dropped, truncated, origins = [], 0, 0, []
     for ex in examples:
         pair = encode_chosen_rejected(
@@ -172,7 +136,12 @@ def tokenize_completions(
     return items
 
 
-def attach_reference(lm, items: list, cfg: POTrainConfig, tokenizer) -> None:
+def attach_reference(
+    lm: nn.Module,
+    items: list[PairItem] | list[CompletionItem],
+    cfg: POTrainConfig,
+    tokenizer: PreTrainedTokenizerBase,
+) -> None:
     """Fill each item's reference log-probs from the on-disk cache (computed on a miss).
 
     ``lm`` must be unchanged since ``from_pretrained``: the cache key is then the file fingerprint of
@@ -203,7 +172,12 @@ class PreferenceOptimizationRecipe:
     rows_per_example = 1
 
     def __init__(
-        self, cfg: POTrainConfig, items: list, eval_items: list, tokenizer, live_reference=None
+        self,
+        cfg: POTrainConfig,
+        items: list[PairItem] | list[CompletionItem],
+        eval_items: list[PairItem] | list[CompletionItem],
+        tokenizer: PreTrainedTokenizerBase,
+        live_reference: LiveReference | None = None,
     ) -> None:
         self.cfg, self.items, self.eval_items, self.tokenizer = cfg, items, eval_items, tokenizer
         self.kind = PolicyLoss(cfg.loss.loss)
@@ -211,7 +185,9 @@ class PreferenceOptimizationRecipe:
         self._placement_checked = False
         self.sft_weight = cfg.loss.sft_weight or (1.0 if self.kind.requires_sft_term else 0.0)
 
-    def _logps(self, model, seqs: list[Encoded], device) -> tuple[Tensor, Tensor, Tensor | None]:
+    def _logps(
+        self, model: nn.Module, seqs: list[Encoded], device: torch.device | str
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
         if not self._placement_checked:  # once: every model this step uses sits on the step's device
             live = [("the live reference", self.live_reference.module)] if self.live_reference else []
             check_on_device([("the policy", model), *live], device)
@@ -226,7 +202,7 @@ class PreferenceOptimizationRecipe:
                 ref, _ = self.live_reference(batch)
         return sums, counts, ref
 
-    def micro_step(self, model, indices: list[int], device) -> StepResult:
+    def micro_step(self, model: nn.Module, indices: list[int], device: torch.device | str) -> StepResult:
         items = [self.items[i] for i in indices]
         if self.kind is PolicyLoss.KTO:
             return self._kto_step(model, items, device)
@@ -272,7 +248,9 @@ class PreferenceOptimizationRecipe:
             stats["kl"] = 0.5 * (logratio[:b] + logratio[b:])  # off-policy estimate on the data's completions
         return StepResult(losses, stats)
 
-    def _kto_step(self, model, items: list[CompletionItem], device) -> StepResult:
+    def _kto_step(
+        self, model: nn.Module, items: list[CompletionItem], device: torch.device | str
+    ) -> StepResult:
         b = len(items)
         sums, counts, live_ref = self._logps(
             model, [it.seq for it in items] + [it.mismatched for it in items], device
@@ -284,9 +262,7 @@ class PreferenceOptimizationRecipe:
         )
         kl_sum = (sums[b:] - ref[b:]).detach().sum()
         kl_n = torch.tensor(float(b), device=device)
-        if torch.distributed.is_available() and torch.distributed.is_initialized():  # global batch estimate
-            torch.distributed.all_reduce(kl_sum)
-            torch.distributed.all_reduce(kl_n)
+        all_reduce_sum(kl_sum, kl_n)  # the global batch's estimate
         z_ref = kto_kl_estimate(kl_sum / kl_n, torch.zeros((), device=device))
         label = torch.tensor([it.desirable for it in items], device=device)
         out = policy_loss(
@@ -312,12 +288,12 @@ class PreferenceOptimizationRecipe:
             },
         )
 
-    def save_model(self, model, path: Path) -> None:
+    def save_model(self, model: nn.Module, path: Path) -> None:
         lm = model.lm if isinstance(model, PolicyLogps) else model
         save_policy(lm, self.tokenizer, path)
 
     @torch.no_grad()
-    def evaluate(self, model, accelerator) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, accelerator: Accelerator | None) -> dict[str, float]:
         if not self.eval_items:
             return {}
         was = model.training
@@ -352,7 +328,7 @@ def load_po_data(
     return examples, evals
 
 
-def train_policy(cfg: POTrainConfig) -> POTrainResult:
+def train_policy(cfg: POTrainConfig) -> TrainResult:
     """``genpref po train``: load and validate the configured data, then optimise."""
     output_dir = Path(cfg.output_dir)
     with claim_run(cfg):  # before the rejects file is written
@@ -361,8 +337,11 @@ def train_policy(cfg: POTrainConfig) -> POTrainResult:
 
 
 def train_policy_on(
-    cfg: POTrainConfig, examples: list, eval_examples: list | None = None, overwrite: bool = False
-) -> POTrainResult:
+    cfg: POTrainConfig,
+    examples: list[PreferenceExample] | list[CompletionExample],
+    eval_examples: list[PreferenceExample] | list[CompletionExample] | None = None,
+    overwrite: bool = False,
+) -> TrainResult:
     """Optimise on in-memory pairs (or labelled completions for KTO); ``cfg.data`` is ignored.
 
     ``overwrite`` (or ``cfg.overwrite``): delete an existing run in ``cfg.output_dir`` first."""
@@ -378,7 +357,11 @@ def train_policy_on(
         return _train_policy(cfg, examples, eval_examples or [])
 
 
-def _train_policy(cfg: POTrainConfig, examples: list, eval_examples: list) -> POTrainResult:
+def _train_policy(
+    cfg: POTrainConfig,
+    examples: list[PreferenceExample] | list[CompletionExample],
+    eval_examples: list[PreferenceExample] | list[CompletionExample],
+) -> TrainResult:
     kind = PolicyLoss(cfg.loss.loss)
     output_dir = Path(cfg.output_dir)
     acc, resume_from = start_run(cfg, cfg.train, output_dir, cfg.resume)
@@ -420,11 +403,10 @@ def _train_policy(cfg: POTrainConfig, examples: list, eval_examples: list) -> PO
         lengths=[_row_tokens(it) for it in items],
     )
     eval_metrics = recipe.evaluate(acc.unwrap_model(model), acc)
-    finish(acc, result, output_dir, eval_metrics, eval_metrics)
-    return POTrainResult(result.final_dir, eval_metrics, result.steps, output_dir / "metrics.jsonl")
+    return finish(acc, result, output_dir, eval_metrics, eval_metrics)
 
 
-def _check_live_reference_placement(acc, cfg: POTrainConfig) -> None:
+def _check_live_reference_placement(acc: Accelerator, cfg: POTrainConfig) -> None:
     """A frozen full copy of the policy cannot live beside a sharded one: refuse it under FSDP / ZeRO-3."""
     from accelerate.utils import DistributedType
 
@@ -445,7 +427,13 @@ class LiveReference:
     fine-tuning). The frozen copy is created outside ``accelerator.prepare``, so it is placed here, and it
     runs under the same autocast as the policy (the reference pass of TRL's trainer does the same)."""
 
-    def __init__(self, lm, cfg: POTrainConfig, device, autocast) -> None:
+    def __init__(
+        self,
+        lm: nn.Module,
+        cfg: POTrainConfig,
+        device: torch.device | str,
+        autocast: Callable[[], AbstractContextManager],
+    ) -> None:
         self.lora = hasattr(lm, "disable_adapter")
         self.module = lm if self.lora else place(copy.deepcopy(lm).eval().requires_grad_(False), device)
         self.chunk, self.autocast = cfg.engine.logprob_chunk, autocast

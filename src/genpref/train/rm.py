@@ -12,7 +12,6 @@ of every global micro-batch (see ``genpref.train.loop`` for the normalisation).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -28,19 +27,14 @@ from genpref.losses.preference import PreferenceLossType, preference_loss
 from genpref.models.backbone import check_backbone
 from genpref.models.lora import apply_lora
 from genpref.models.preference_model import PairFeatures, PreferenceModel
-from genpref.train.loop import StepResult, finish, run_loop, start_run
+from genpref.train.loop import StepResult, TrainResult, finish, run_loop, start_run
 from genpref.train.rm_config import RMTrainConfig
 from genpref.train.run_dir import claim_run
 
 log = logging.getLogger("genpref")
 
 
-@dataclass
-class RMTrainResult:
-    final_dir: Path
-    eval_metrics: dict
-    steps: int
-    metrics_path: Path
+RMTrainResult = TrainResult  # the name before issue 16
 
 
 def load_train_eval(
@@ -124,7 +118,7 @@ def prompt_key(features: PairFeatures) -> tuple[int, ...]:
     return tuple(features.first.input_ids[: features.first.prompt_len])
 
 
-def train_preference_model(cfg: RMTrainConfig) -> RMTrainResult:
+def train_preference_model(cfg: RMTrainConfig) -> TrainResult:
     """``genpref rm train``: load and validate the configured data, then train."""
     output_dir = Path(cfg.output_dir)
     with claim_run(cfg):  # before the rejects file is written
@@ -137,7 +131,7 @@ def train_preference_model_on(
     train_examples: list[PreferenceExample],
     eval_examples: list[PreferenceExample] | None = None,
     overwrite: bool = False,
-) -> RMTrainResult:
+) -> TrainResult:
     """Train on in-memory comparisons (the Python API; ``cfg.data`` is ignored).
 
     Args:
@@ -156,7 +150,7 @@ def train_preference_model_on(
 
 def _train(
     cfg: RMTrainConfig, train_examples: list[PreferenceExample], eval_examples: list[PreferenceExample]
-) -> RMTrainResult:
+) -> TrainResult:
     output_dir = Path(cfg.output_dir)
     acc, resume_from = start_run(cfg, cfg.train, output_dir, cfg.resume)
     model = build_model(cfg)
@@ -180,5 +174,4 @@ def _train(
         groups=[prompt_key(f) for f in recipe.features] if cfg.train.group_by_prompt else None,
     )
     eval_metrics = recipe.full_evaluation(acc.unwrap_model(model), acc)
-    finish(acc, result, output_dir, eval_metrics, _flat_overall(eval_metrics))
-    return RMTrainResult(result.final_dir, eval_metrics, result.steps, output_dir / "metrics.jsonl")
+    return finish(acc, result, output_dir, eval_metrics, _flat_overall(eval_metrics))

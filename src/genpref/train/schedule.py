@@ -88,13 +88,6 @@ def _length_grouped(
     return [full[i] for i in torch.randperm(len(full), generator=gen).tolist()] + rest
 
 
-def shard(indices: list[int], rank: int, num_processes: int) -> list[int]:
-    """This process's contiguous share of a global micro-batch (sizes differ by at most one)."""
-    per, extra = divmod(len(indices), num_processes)
-    start = rank * per + min(rank, extra)
-    return indices[start : start + per + (1 if rank < extra else 0)]
-
-
 def build_optimizer(
     model: nn.Module,
     optim: OptimConfig,

@@ -18,10 +18,10 @@ from genpref.errors import ConfigError
 from genpref.losses.policy import nll_loss
 from genpref.models.backbone import check_backbone
 from genpref.models.lora import apply_lora
+from genpref.policy.logprobs import PolicyLogps
 from genpref.policy.model import load_policy, save_policy
 from genpref.policy.sequences import make_batch, resolve_packing
-from genpref.train.loop import StepResult, finish, run_loop, start_run
-from genpref.train.po import PolicyLogps, POTrainResult
+from genpref.train.loop import StepResult, TrainResult, finish, run_loop, start_run
 from genpref.train.po_config import SFTConfig
 from genpref.train.run_dir import claim_run
 
@@ -61,7 +61,7 @@ def _load_sft_rows(source, **kwargs) -> LoadReport:
     return report
 
 
-def train_sft(cfg: SFTConfig) -> POTrainResult:
+def train_sft(cfg: SFTConfig) -> TrainResult:
     """Load prompt/completion (or messages, or pairs → chosen) rows and fine-tune on the completions."""
     output_dir = Path(cfg.output_dir)
     check_backbone(
@@ -74,7 +74,7 @@ def train_sft(cfg: SFTConfig) -> POTrainResult:
         return _train_sft(cfg, output_dir)
 
 
-def _train_sft(cfg: SFTConfig, output_dir: Path) -> POTrainResult:
+def _train_sft(cfg: SFTConfig, output_dir: Path) -> TrainResult:
     from genpref.data.encode import Truncation, encode_response
 
     train, evals = load_train_eval(cfg.data, _load_sft_rows, output_dir, seed=cfg.train.seed)
@@ -112,5 +112,4 @@ def _train_sft(cfg: SFTConfig, output_dir: Path) -> POTrainResult:
         acc, model, recipe, len(recipe.seqs), cfg.train, cfg.optim, output_dir, resume_from, desc="sft"
     )
     eval_metrics = recipe.evaluate(acc.unwrap_model(model), acc)
-    finish(acc, result, output_dir, eval_metrics, eval_metrics)
-    return POTrainResult(result.final_dir, eval_metrics, result.steps, output_dir / "metrics.jsonl")
+    return finish(acc, result, output_dir, eval_metrics, eval_metrics)
