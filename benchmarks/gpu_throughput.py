@@ -169,7 +169,7 @@ def _run_genpref(args: argparse.Namespace, model_dir: Path, work: Path) -> dict:
     )
     cfg = POTrainConfig(
         policy=PolicyConfig(model=str(model_dir), max_length=args.max_length),
-        loss=LossConfig(loss="dpo", beta=0.1),
+        loss=LossConfig(name="dpo", beta=0.1),
         engine=EngineConfig(reference_dtype=args.precision, cache_dir=str(work / "genpref_cache")),
         optim=OptimConfig(lr=5e-7, warmup_ratio=0.1),
         train=TrainConfig(batch_size=args.batch_size, precision=args.precision, progress=False, log_every=1),

@@ -203,7 +203,7 @@ def _run_genpref(
     bf16 = precision == "bf16"
     cfg = POTrainConfig(
         policy=PolicyConfig(model=POLICY, max_length=args.max_length),
-        loss=LossConfig(loss="dpo", beta=args.beta),
+        loss=LossConfig(name="dpo", beta=args.beta),
         engine=EngineConfig(
             packing=packing,
             reference="precompute",

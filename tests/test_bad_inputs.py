@@ -94,7 +94,7 @@ def test_incompatible_checkpoints(tmp_path, capsys):
     data = str(BAD.parent / "prefs_mixed.jsonl")
     (tmp_path / "future").mkdir()
     (tmp_path / "future" / "genpref.json").write_text(json.dumps({"format_version": 99, "model": {}}))
-    assert main(["rm", "eval", "--model", str(tmp_path / "future"), "--data", data]) == 2
+    assert main(["rm", "eval", "--model_path", str(tmp_path / "future"), "--data", data]) == 2
     assert "format_version 99" in capsys.readouterr().err
     # a real checkpoint whose weights do not match its config
     from genpref.models.config import PreferenceModelConfig
@@ -106,7 +106,7 @@ def test_incompatible_checkpoints(tmp_path, capsys):
     meta = json.loads((tmp_path / "ck" / "genpref.json").read_text())
     meta["model"]["k"] = 3
     (tmp_path / "ck" / "genpref.json").write_text(json.dumps(meta))
-    assert main(["rm", "eval", "--model", str(tmp_path / "ck"), "--data", data]) == 2
+    assert main(["rm", "eval", "--model_path", str(tmp_path / "ck"), "--data", data]) == 2
     err = capsys.readouterr().err
     assert "do not match the config" in err and "Traceback" not in err
 
@@ -156,7 +156,7 @@ def test_every_row_rejected_in_rm_eval_and_an_empty_cycles_file_fail_clearly(tmp
     bad_rows = [(BAD / n).read_text().splitlines()[1] for n in ("wrong_types.jsonl", "empty_text.jsonl")]
     (tmp_path / "all_bad.jsonl").write_text("\n".join(bad_rows) + "\n")
     code = main(
-        ["rm", "eval", "--model", str(tmp_path / "ck"), "--data", str(tmp_path / "all_bad.jsonl"),
+        ["rm", "eval", "--model_path", str(tmp_path / "ck"), "--data", str(tmp_path / "all_bad.jsonl"),
          "--on_error", "skip", "--rejects", str(tmp_path / "rejects.jsonl")]
     )  # fmt: skip
     err = capsys.readouterr().err
@@ -208,7 +208,7 @@ def _broken_copy(saved, tmp_path, how: str) -> Path:
 def test_broken_checkpoint_names_the_file_and_the_fix(saved_checkpoint, how, what, tmp_path, capsys):
     folder = _broken_copy(saved_checkpoint, tmp_path, how)
     data = str(BAD.parent / "prefs_mixed.jsonl")
-    assert main(["rm", "eval", "--model", str(folder), "--data", data]) == 2
+    assert main(["rm", "eval", "--model_path", str(folder), "--data", data]) == 2
     err = capsys.readouterr().err
     assert what in err and "fix:" in err and "Traceback" not in err
 
@@ -251,10 +251,10 @@ RANGE_CASES = [
     (["rm", "train", "--train.batch_size", "0"], "train.batch_size=0", ">= 1"),
     (["rm", "train", "--train.max_steps", "0"], "train.max_steps=0", ">= 1 (or null)"),
     (["rm", "train", "--data.eval_fraction", "1.5"], "data.eval_fraction=1.5", "in (0, 1)"),
-    (["rm", "eval", "--model", "m", "--data", "d", "--batch_size", "0"], "batch_size=0", ">= 1"),
+    (["rm", "eval", "--model_path", "m", "--data", "d", "--batch_size", "0"], "batch_size=0", ">= 1"),
     (["po", "train", "--loss.beta", "0"], "loss.beta=0.0", "> 0"),
-    (["po", "train", "--loss.label_smoothing", "0.1"], "no effect with loss.loss=dpo", "cdpo or robust"),
-    (["po", "train", "--loss.loss", "cdpo", "--loss.label_smoothing", "0.7"], "loss.label_smoothing=0.7", "[0.0, 0.5)"),
+    (["po", "train", "--loss.label_smoothing", "0.1"], "no effect with loss.name=dpo", "cdpo or robust"),
+    (["po", "train", "--loss.name", "cdpo", "--loss.label_smoothing", "0.7"], "loss.label_smoothing=0.7", "[0.0, 0.5)"),
     (["selfplay", "--k", "1"], "k=1", ">= 2"),
 ]  # fmt: skip
 

@@ -59,7 +59,9 @@ def test_eval_and_score_commands(trained, capsys):
     model = str(trained / "run" / "final")
     out = trained / "results.json"
     assert (
-        main(["rm", "eval", "--model", model, "--data", str(trained / "eval.jsonl"), "--output", str(out)])
+        main(
+            ["rm", "eval", "--model_path", model, "--data", str(trained / "eval.jsonl"), "--output", str(out)]
+        )
         == 0
     )
     results = json.loads(out.read_text())
@@ -145,7 +147,7 @@ def test_unknown_command_lists_the_commands(capsys):
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "d.jsonl").write_text(json.dumps({"prompt": "p", "chosen": "a", "rejected": "b"}) + "\n")
-    code = main(["rm", "eval", "--model", str(tmp_path / "nope"), "--data", str(tmp_path / "d.jsonl")])
+    code = main(["rm", "eval", "--model_path", str(tmp_path / "nope"), "--data", str(tmp_path / "d.jsonl")])
     assert code == 2 and "not a genpref preference-model checkpoint" in capsys.readouterr().err
 
 

@@ -107,7 +107,7 @@ def test_po_train_two_processes_equal_one(tmp_path):
             tiny_llama(),
             "--policy.max_length",
             "96",
-            "--loss.loss",
+            "--loss.name",
             "dpo",
             "--data.train",
             str(tmp_path / "pairs.jsonl"),

@@ -95,7 +95,7 @@ def test_rm_eval_pairs_reports_baseline_and_length_table(judges, tmp_path, capsy
             [
                 "rm",
                 "eval",
-                "--model",
+                "--model_path",
                 folders["bt"],
                 "--data",
                 write(tmp_path / "p.jsonl", PAIRS),
@@ -122,7 +122,7 @@ def test_rm_eval_rankings_and_rewardbench2_rows(judges, tmp_path, capsys):
     _, folders = judges
     out = tmp_path / "rank.json"
     data = write(tmp_path / "r.jsonl", RANKINGS)
-    assert main(["rm", "eval", "--model", folders["gpm"], "--data", data, "--output", str(out)]) == 0
+    assert main(["rm", "eval", "--model_path", folders["gpm"], "--data", data, "--output", str(out)]) == 0
     results = json.loads(out.read_text())
     assert (
         results["layout"] == "rankings" and results["overall"]["n"] == 10 + 9
@@ -134,7 +134,7 @@ def test_rm_eval_rankings_and_rewardbench2_rows(judges, tmp_path, capsys):
             [
                 "rm",
                 "eval",
-                "--model",
+                "--model_path",
                 folders["bt"],
                 "--data",
                 write(tmp_path / "b.jsonl", RB2),
@@ -211,5 +211,5 @@ def test_rm_compare_needs_two_checkpoints(judges, tmp_path, capsys):
 def test_ranking_without_scores_is_a_clear_error(judges, tmp_path, capsys):
     _, folders = judges
     data = write(tmp_path / "u.jsonl", [{"prompt": "q", "responses": ["a", "b"]}])
-    assert main(["rm", "eval", "--model", folders["bt"], "--data", data]) == 2
+    assert main(["rm", "eval", "--model_path", folders["bt"], "--data", data]) == 2
     assert "scores" in capsys.readouterr().err

@@ -26,7 +26,7 @@ def _cfg(tmp_path, name="run", loss="dpo", **train) -> POTrainConfig:
     base.update(train)
     return POTrainConfig(
         policy=PolicyConfig(model=tiny_llama(), max_length=96),
-        loss=LossConfig(loss=loss),
+        loss=LossConfig(name=loss),
         engine=EngineConfig(cache_dir=str(tmp_path / "cache")),
         optim=OptimConfig(lr=1e-3, warmup_ratio=0.0),
         train=TrainConfig(**base),
@@ -176,7 +176,7 @@ def test_sft_and_po_cli(tmp_path):
                 "train",
                 "--data.train",
                 str(tmp_path / "pairs.jsonl"),
-                "--loss.loss",
+                "--loss.name",
                 "ipo",
                 "--policy.model",
                 str(tmp_path / "sft" / "final"),

@@ -12,7 +12,7 @@ from typing import Literal
 
 from genpref.data.rankings import RankingPairConfig
 from genpref.errors import ConfigError
-from genpref.validate import at_least
+from genpref.validate import at_least, renamed
 
 
 @dataclass(kw_only=True)
@@ -60,8 +60,18 @@ class EvalArgs(_EvalOptions):
     length-bias table, log-loss, calibration and per-subset tables; for ranking rows also Kendall tau,
     Spearman rho, top-1 and best-of-4; for RewardBench-2 rows (chosen: [..], rejected: [..]) best-of-N."""
 
-    model: str
-    """Checkpoint folder written by genpref rm train (e.g. runs/rm/final)."""
+    model_path: str | None = None
+    """Checkpoint folder written by genpref rm train (e.g. runs/rm/final). Required."""
+    model: str | None = None
+    """Deprecated name of model_path (accepted with a warning until genpref 0.3)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.model_path, self.model = renamed("model", "model_path", self.model, self.model_path), None
+        if self.model_path is None:
+            raise ConfigError(
+                "rm eval needs the checkpoint to evaluate.\n  fix: pass --model_path FOLDER (e.g. runs/rm/final)"
+            )
 
 
 @dataclass(kw_only=True)

@@ -1,7 +1,7 @@
 """The ``genpref`` command line: typed dataclass configs, ``--config FILE.yaml``, dotted overrides.
 
     genpref rm train --config configs/rm_gpm_minilm.yaml --train.epochs 2
-    genpref rm eval  --model runs/rm/final --data eval.jsonl --output results.json
+    genpref rm eval  --model_path runs/rm/final --data eval.jsonl --output results.json
     genpref rm score --model runs/rm/final --data rows.jsonl --output scores.jsonl
     genpref serve --model runs/rm/final --port 8000
     genpref demo
@@ -16,12 +16,13 @@ import logging
 import os
 import signal
 import sys
+import warnings
 from dataclasses import fields
 
 from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 
 from genpref.cli_checks import check_config_files, check_outputs, short_parse_error
-from genpref.errors import GenprefError
+from genpref.errors import DeprecatedName, GenprefError
 
 set_parsing_settings(docstring_parse_attribute_docstrings=True)
 
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     for noisy in ("transformers", "accelerate", "datasets", "httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    _show_deprecations_plainly()
     table = commands()
     key = next((k for k in sorted(table, key=len, reverse=True) if tuple(argv[: len(k)]) == k), None)
     if key is None:
@@ -140,6 +142,20 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    if issubclass(category, DeprecatedName):  # ``genpref: warning: ...``, not Python's file:line form
+        return f"genpref: warning: {message}\n"
+    return _python_format_warning(message, category, filename, lineno, line)
+
+
+_python_format_warning = warnings.formatwarning
+
+
+def _show_deprecations_plainly() -> None:
+    """Print deprecated option names (``genpref.errors.DeprecatedName``) as one plain line."""
+    warnings.formatwarning = _format_warning
 
 
 def _raise_interrupt(signum, frame) -> None:

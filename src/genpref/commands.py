@@ -129,7 +129,7 @@ def evaluate_file(args: EvalArgs) -> dict:
     """Evaluate a checkpoint on a data file (pairs, rankings or best-of-N rows); optionally write JSON."""
     from genpref.eval.judge_report import format_eval
 
-    results = _judge(args.model, _eval_rows(args), args)
+    results = _judge(args.model_path, _eval_rows(args), args)
     print(format_eval(results))
     _write_json(args.output, results)
     return results

@@ -46,6 +46,10 @@ class ConfigError(GenprefError):
     """A bad configuration value or incompatible checkpoint."""
 
 
+class DeprecatedName(FutureWarning):
+    """An option given by its old name (still accepted for one release; the message names the new one)."""
+
+
 class TrainingDiverged(GenprefError):
     """A non-finite loss or gradient; the last good checkpoint is kept."""
 

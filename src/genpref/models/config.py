@@ -24,7 +24,8 @@ class PreferenceModelConfig:
     """Sequence pooling: auto = last real token for decoders, mean for encoders; response_mean averages the
     response tokens only (encoders)."""
     k: int = 1
-    """GPM: number of 2x2 skew-symmetric blocks (embedding dimension 2k)."""
+    """GPM: number of 2x2 skew-symmetric blocks (embedding dimension 2k). Not selfplay's k (samples per
+    prompt): the two never meet in one config."""
     prompt_gate: bool = False
     """GPM: scale block l by λ_l(x) = softmax(W_p h_x) from the prompt's last-token state."""
     l2_normalize: bool = True

@@ -344,7 +344,7 @@ class NashRun:
         if not items:
             return {"steps": 0, "pairs": 0}
         cfg = POTrainConfig(
-            loss=LossConfig(loss="dpo", beta=a.dpo_beta),
+            loss=LossConfig(name="dpo", beta=a.dpo_beta),
             engine=EngineConfig(packing=False),
             optim=OptimConfig(lr=a.lr, warmup_ratio=0.0, scheduler="constant"),
             train=TrainConfig(

@@ -180,7 +180,7 @@ class PreferenceOptimizationRecipe:
         live_reference: LiveReference | None = None,
     ) -> None:
         self.cfg, self.items, self.eval_items, self.tokenizer = cfg, items, eval_items, tokenizer
-        self.kind = PolicyLoss(cfg.loss.loss)
+        self.kind = PolicyLoss(cfg.loss.name)
         self.live_reference = live_reference  # LiveReference, or None (precomputed)
         self._placement_checked = False
         self.sft_weight = cfg.loss.sft_weight or (1.0 if self.kind.requires_sft_term else 0.0)
@@ -332,7 +332,7 @@ def train_policy(cfg: POTrainConfig) -> TrainResult:
     """``genpref po train``: load and validate the configured data, then optimise."""
     output_dir = Path(cfg.output_dir)
     with claim_run(cfg):  # before the rejects file is written
-        examples, evals = load_po_data(cfg, output_dir, PolicyLoss(cfg.loss.loss))
+        examples, evals = load_po_data(cfg, output_dir, PolicyLoss(cfg.loss.name))
         return train_policy_on(cfg, examples, evals)
 
 
@@ -362,7 +362,7 @@ def _train_policy(
     examples: list[PreferenceExample] | list[CompletionExample],
     eval_examples: list[PreferenceExample] | list[CompletionExample],
 ) -> TrainResult:
-    kind = PolicyLoss(cfg.loss.loss)
+    kind = PolicyLoss(cfg.loss.name)
     output_dir = Path(cfg.output_dir)
     acc, resume_from = start_run(cfg, cfg.train, output_dir, cfg.resume)
     torch.manual_seed(cfg.train.seed)

@@ -7,7 +7,11 @@ from typing import Literal
 
 from genpref.errors import ConfigError
 from genpref.train.config import DataConfig, OptimConfig, TrainConfig
-from genpref.validate import at_least, between, positive
+from genpref.validate import at_least, between, positive, renamed
+
+PolicyLossName = Literal[
+    "dpo", "ipo", "ipo_sum", "cdpo", "robust", "hinge", "kto", "simpo", "orpo", "sppo", "sppo_hard"
+]
 
 
 @dataclass
@@ -28,9 +32,7 @@ class PolicyConfig:
 class LossConfig:
     """Which loss and its coefficients."""
 
-    loss: Literal[
-        "dpo", "ipo", "ipo_sum", "cdpo", "robust", "hinge", "kto", "simpo", "orpo", "sppo", "sppo_hard"
-    ] = "dpo"
+    name: PolicyLossName = "dpo"
     """dpo (sigmoid), ipo (per-token averaged, as TRL), ipo_sum (paper's summed log-probs), cdpo (label smoothing),
     robust (rDPO), hinge (SLiC), kto (unpaired), simpo, orpo, sppo (soft win probabilities from the data's prob), sppo_hard."""
     beta: float = 0.1
@@ -45,18 +47,21 @@ class LossConfig:
     """KTO λ_D."""
     undesirable_weight: float = 1.0
     """KTO λ_U."""
+    loss: PolicyLossName | None = None
+    """Deprecated name of loss.name (accepted with a warning until genpref 0.3)."""
 
     def __post_init__(self) -> None:
         from genpref.losses.policy import PolicyLoss  # torch: imported only when a config is built
 
+        self.name, self.loss = renamed("loss.loss", "loss.name", self.loss, self.name, default="dpo"), None
         positive("loss.beta", self.beta)
         at_least("loss.sft_weight", self.sft_weight, 0)
         positive("loss.desirable_weight", self.desirable_weight)
         positive("loss.undesirable_weight", self.undesirable_weight)
-        if self.label_smoothing and not PolicyLoss(self.loss).uses_label_smoothing:
+        if self.label_smoothing and not PolicyLoss(self.name).uses_label_smoothing:
             raise ConfigError(
-                f"loss.label_smoothing={self.label_smoothing} has no effect with loss.loss={self.loss}.\n"
-                "  fix: use loss.loss=cdpo or robust for label smoothing, or set loss.label_smoothing=0"
+                f"loss.label_smoothing={self.label_smoothing} has no effect with loss.name={self.name}.\n"
+                "  fix: use loss.name=cdpo or robust for label smoothing, or set loss.label_smoothing=0"
             )
         between("loss.label_smoothing", self.label_smoothing, 0.0, 0.5, open_high=True)
 
