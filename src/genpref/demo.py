@@ -129,15 +129,32 @@ def run_rm_part(args: DemoArgs, out: Path) -> dict:
 
 @dataclass(frozen=True)
 class SelfPlayDemoSettings:
-    """The demo's self-play training settings, shared with benchmarks/selfplay_iteration.py (measured
-    there: one iteration in about 9 minutes on 2 CPU cores)."""
+    """CPU-sized self-play settings of SmolLM2-135M-Instruct, shared by ``benchmarks/selfplay_winrate.py``
+    (which measures them) and the demo's self-play part (which runs fewer iterations and prompts)."""
 
+    prompts: int = 32
+    """Arena-Hard training prompts per iteration."""
+    eval_prompts: int = 80
+    """MT-Bench first turns for the win-rates."""
+    k: int = 8
+    """Samples per prompt."""
+    iterations: int = 3
+    """Self-play iterations."""
+    max_new_tokens: int = 128
+    """Tokens per response (training and evaluation)."""
+    instruction: str = "Answer briefly, in two or three sentences."
+    """Appended to every prompt the policy sees (answers that finish instead of being cut at the cap)."""
+    target_nats: float | None = 2.0
+    """η per iteration from the target scale: η · std(target) = 2 nats (None: use ``eta``)."""
     eta: float = 1000.0
-    """η, as in the paper."""
+    """η when ``target_nats`` is None (the paper's value)."""
     lr: float = 1e-5
     """AdamW learning rate (the paper's 5e-7 is for an 8B policy and many more steps)."""
     epochs: int = 1
     """Passes over the iteration's samples."""
+    temperature: float = 1.0
+    """Sampling temperature of the training samples (1: samples from π_t itself, as SPPO's theory
+    assumes, and exact KL estimates)."""
     max_prompt_tokens: int | None = 256
     """Skip longer training prompts (time and memory on a CPU)."""
 
@@ -166,17 +183,23 @@ def demo_selfplay_config(
     judge: Path,
     output_dir: Path,
     *,
-    prompts: int = 32,
-    eval_prompts: int = 80,
-    k: int = 4,
-    max_new_tokens: int = 128,
+    prompts: int = SELFPLAY_DEFAULTS.prompts,
+    eval_prompts: int = SELFPLAY_DEFAULTS.eval_prompts,
+    k: int = SELFPLAY_DEFAULTS.k,
+    iterations: int = SELFPLAY_DEFAULTS.iterations,
+    max_new_tokens: int = SELFPLAY_DEFAULTS.max_new_tokens,
     seed: int = 0,
     eta: float = SELFPLAY_DEFAULTS.eta,
+    target_nats: float | None = SELFPLAY_DEFAULTS.target_nats,
     lr: float = SELFPLAY_DEFAULTS.lr,
     epochs: int = SELFPLAY_DEFAULTS.epochs,
+    instruction: str | None = SELFPLAY_DEFAULTS.instruction,
     max_prompt_tokens: int | None = SELFPLAY_DEFAULTS.max_prompt_tokens,
+    extra_judges: list[str] | None = None,
 ):
-    """One CPU-sized self-play iteration of SmolLM2-135M-Instruct (the demo's part 4 and the benchmark)."""
+    """CPU-sized self-play of SmolLM2-135M-Instruct (the demo's self-play part and the benchmark)."""
+    from dataclasses import replace
+
     from genpref.selfplay.config import EvalConfig, SelfPlayConfig
     from genpref.selfplay.generate import SamplingConfig
     from genpref.train.config import OptimConfig, TrainConfig
@@ -186,14 +209,19 @@ def demo_selfplay_config(
         algorithm=algorithm,
         judge=str(judge),
         policy=PolicyConfig(model="smollm2-135m"),
-        prompts=selfplay_prompts(prompts, eval_prompts, max_prompt_tokens),
+        prompts=replace(
+            selfplay_prompts(prompts, eval_prompts, max_prompt_tokens), instruction=instruction or None
+        ),
         k=k,
-        iterations=1,
+        iterations=iterations,
         eta=eta,
-        sampling=SamplingConfig(temperature=0.7, top_p=0.9, max_new_tokens=max_new_tokens, batch_size=32),
+        target_nats=target_nats,
+        sampling=SamplingConfig(
+            temperature=SELFPLAY_DEFAULTS.temperature, top_p=1.0, max_new_tokens=max_new_tokens, batch_size=32
+        ),
         optim=OptimConfig(lr=lr, warmup_ratio=0.1),
         train=TrainConfig(epochs=epochs, batch_size=8, seed=seed, group_by_length=True),
-        eval=EvalConfig(max_new_tokens=max_new_tokens),
+        eval=EvalConfig(max_new_tokens=max_new_tokens, judges=list(extra_judges or [])),
         seed=seed,
         output_dir=str(output_dir),
     )
@@ -209,6 +237,7 @@ def run_selfplay_part(args: DemoArgs, out: Path, judge: Path) -> list[dict]:
         prompts=args.selfplay_prompts,
         eval_prompts=args.eval_prompts,
         k=args.k,
+        iterations=1,
         max_new_tokens=args.max_new_tokens,
         seed=args.seed,
     )

@@ -35,6 +35,10 @@ class PromptsConfig:
     time (padding), so a CPU run may want ~256; None keeps every prompt."""
     split: str = "train"
     """Split name for hub datasets."""
+    instruction: str | None = None
+    """Text appended to every prompt the policy sees (training and evaluation, π_0 and later
+    iterates alike), e.g. "Answer in at most 80 words." so that answers finish within
+    sampling.max_new_tokens instead of being cut; the judge sees the prompt as loaded."""
 
 
 @dataclass
@@ -47,6 +51,10 @@ class EvalConfig:
     """Sampling temperature of the evaluation responses."""
     max_new_tokens: int = 128
     """Tokens per evaluation response."""
+    judges: list[str] = field(default_factory=list)
+    """More judges (preference-model checkpoints) that score the same evaluation responses, reported
+    beside the training judge: a judge trained independently (other data or another backbone) checks
+    that the policy improved rather than learnt the training judge's quirks."""
 
 
 @dataclass
@@ -68,6 +76,10 @@ class SelfPlayConfig:
     """Self-play iterations."""
     eta: float = 1000.0
     """η in (log π_θ − log π_t − η·target)²; β = 1/η."""
+    target_nats: float | None = None
+    """Choose η per iteration from the target scale: η = target_nats / std(targets), so the regression
+    asks for log-ratio changes of about this many nats whatever the judge's scale (SPPO's P̂ − ½ and GPO's
+    logit differ by a factor of ~4 near ½). Overrides ``eta``; the η used is recorded per iteration."""
     include_self: bool = True
     """Include j = i in the mean over samples (as the paper's code does; that term is ½ / 0)."""
     selection: Literal["all", "best_worst"] = "all"
@@ -98,3 +110,4 @@ class SelfPlayConfig:
         at_least("iterations", self.iterations, 1)
         positive("eta", self.eta)
         positive("target_clip", self.target_clip, optional=True)
+        positive("target_nats", self.target_nats, optional=True)

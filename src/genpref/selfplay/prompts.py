@@ -129,3 +129,16 @@ def as_user_turn(prompt: Prompt) -> Prompt:
     """A plain-text prompt as a one-message conversation (so the policy's chat template is applied);
     conversations are returned unchanged."""
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+
+
+def with_instruction(prompt: Prompt, instruction: str) -> Prompt:
+    """``prompt`` with ``instruction`` appended after a blank line (to the last user message of a
+    conversation)."""
+    if isinstance(prompt, str):
+        return f"{prompt.rstrip()}\n\n{instruction}"
+    messages = [dict(m) for m in prompt]
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            m["content"] = f"{str(m['content']).rstrip()}\n\n{instruction}"
+            return messages
+    return messages + [{"role": "user", "content": instruction}]

@@ -20,10 +20,14 @@ class SelfPlayItem:
     seq: Encoded  # prompt ids + sampled response ids (exactly the generated tokens)
     ref_logp: float  # log π_t(y|x) recorded during generation (T = 1)
     target: float  # SPPO: P̂ − ½; GPO: s(y ≻ π_t)
+    prompt_index: int = -1  # which prompt of the iteration (diagnostics group by it)
 
 
 class SelfPlayRecipe:
     rows_per_example = 1
+    progress_keys = ("target_mse",)
+    """The progress bar shows the loss in target units, (ρ/η − g)² = loss / η² (the raw loss grows with
+    η², 10^5–10^6 at η = 1000, and reads as nothing); the raw loss is in metrics.jsonl as ``loss``."""
 
     def __init__(
         self,
@@ -54,7 +58,12 @@ class SelfPlayRecipe:
         losses = selfplay_square_loss(
             logps, ref, target, self.eta, counts if self.length_normalized else None
         )
-        return StepResult(losses, {"log_ratio": (logps - ref).detach(), "target": target})
+        stats = {
+            "log_ratio": (logps - ref).detach(),
+            "target": target,
+            "target_mse": losses.detach() / self.eta**2,
+        }
+        return StepResult(losses, stats)
 
     def save_model(self, model, path: Path) -> None:
         save_policy(model.lm if isinstance(model, PolicyLogps) else model, self.tokenizer, path)

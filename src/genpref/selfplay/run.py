@@ -20,6 +20,7 @@ reported with the changed values.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -33,7 +34,7 @@ from genpref.models.backbone import resolve_backbone
 from genpref.policy.sequences import resolve_packing
 from genpref.selfplay.config import SelfPlayConfig
 from genpref.selfplay.generate import Sample, TransformersGenerator
-from genpref.selfplay.prompts import as_user_turn, fit_prompts, load_prompts
+from genpref.selfplay.prompts import as_user_turn, fit_prompts, load_prompts, with_instruction
 from genpref.selfplay.recipe import SelfPlayItem, SelfPlayRecipe
 from genpref.selfplay.stages import Stage, read_jsonl, write_jsonl
 
@@ -64,7 +65,8 @@ def generate_stage(
             "k": cfg.k,
             "seed": cfg.seed,
             "sampling": asdict(cfg.sampling),
-            "prompts": [cfg.prompts.train, len(prompts), cfg.prompts.max_prompt_tokens, cfg.prompts.chat],
+            "prompts": [cfg.prompts.train, len(prompts), cfg.prompts.max_prompt_tokens, cfg.prompts.chat]
+            + ([cfg.prompts.instruction] if cfg.prompts.instruction else []),
         },
     )
     path = folder / "generations.jsonl"
@@ -114,6 +116,9 @@ def targets(cfg: SelfPlayConfig, judgment: dict) -> list[float]:
 
 
 def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list, tokenizer, parent: str):
+    """Training rows with their targets, and the iteration's η (``cfg.eta``, or from the target scale
+    with ``target_nats``). Returns (items, stage key, summary: η, target distribution, SPPO/GPO agreement)."""
+    from genpref.selfplay.diagnostics import eta_from_targets, summarize_targets, target_agreement
     from genpref.selfplay.generate import prompt_ids
 
     stage = Stage(
@@ -124,13 +129,16 @@ def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list
             "include_self": cfg.include_self,
             "selection": cfg.selection,
             "target_clip": cfg.target_clip,
+            "eta": cfg.eta,
+            "target_nats": cfg.target_nats,
+            "prompts": [cfg.prompts.chat, cfg.prompts.instruction],
             "parent": parent,
         },
     )
     path = folder / "train_rows.jsonl"
     if not stage.done():
         rows = []
-        for prompt, ss, jd in zip(prompts, samples, judgments):
+        for p_index, (prompt, ss, jd) in enumerate(zip(prompts, samples, judgments)):
             tg = targets(cfg, jd)
             chosen = range(len(ss))
             if cfg.selection == "best_worst":
@@ -138,22 +146,43 @@ def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list
             ids = prompt_ids(tokenizer, policy_prompts(cfg, [prompt])[0])
             for i in chosen:
                 rows.append(
-                    {"prompt_ids": ids, "token_ids": ss[i].token_ids, "ref_logp": ss[i].logp, "target": tg[i]}
+                    {
+                        "prompt_ids": ids,
+                        "token_ids": ss[i].token_ids,
+                        "ref_logp": ss[i].logp,
+                        "target": tg[i],
+                        "prompt_index": p_index,
+                    }
                 )
+        all_targets = [r["target"] for r in rows]
+        eta = cfg.eta if cfg.target_nats is None else eta_from_targets(all_targets, cfg.target_nats, cfg.eta)
         write_jsonl(path, rows)
-        stage.finish(rows=len(rows))
+        stage.finish(
+            rows=len(rows),
+            eta=eta,
+            targets=summarize_targets(all_targets),
+            sppo_gpo_target_corr=target_agreement(
+                [j["prob_matrix"] for j in judgments],
+                [j["logit_matrix"] for j in judgments],
+                cfg.include_self,
+            ),
+        )
+    summary = {k: v for k, v in json.loads(stage.marker.read_text()).items() if k not in ("key", "config")}
     items = [
         SelfPlayItem(
-            Encoded(r["prompt_ids"] + r["token_ids"], len(r["prompt_ids"]), False), r["ref_logp"], r["target"]
+            Encoded(r["prompt_ids"] + r["token_ids"], len(r["prompt_ids"]), False),
+            r["ref_logp"],
+            r["target"],
+            r.get("prompt_index", -1),
         )
         for r in read_jsonl(path)
         if r["token_ids"]
     ]
-    return items, stage.key
+    return items, stage.key, summary
 
 
 def train_stage(
-    cfg: SelfPlayConfig, folder: Path, policy_path: str, items: list, parent: str
+    cfg: SelfPlayConfig, folder: Path, policy_path: str, items: list, parent: str, eta: float
 ) -> tuple[str, str]:
     from genpref.models.lora import apply_lora
     from genpref.policy.model import load_policy
@@ -162,7 +191,7 @@ def train_stage(
     config = {
         "optim": asdict(cfg.optim),
         "train": asdict(cfg.train),
-        "eta": cfg.eta,
+        "eta": eta,
         "length_normalized": cfg.length_normalized,
         "engine": asdict(cfg.engine),
         "parent": parent,
@@ -175,7 +204,7 @@ def train_stage(
         lm, tokenizer = load_policy(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
         if cfg.train.finetune == "lora":
             lm = apply_lora(lm, cfg.train.lora)
-        result = train_on_items(cfg, acc, lm, tokenizer, items, out, resume_from)
+        result = train_on_items(cfg, acc, lm, tokenizer, items, out, resume_from, eta=eta)
         if acc.is_main_process:
             stage.finish(steps=result.steps)
         acc.wait_for_everyone()
@@ -183,9 +212,10 @@ def train_stage(
 
 
 def train_on_items(
-    cfg: SelfPlayConfig, acc, lm, tokenizer, items: list, out: Path, resume_from, save_final=True
+    cfg: SelfPlayConfig, acc, lm, tokenizer, items: list, out: Path, resume_from, save_final=True, eta=None
 ):
-    """One iteration's square-loss regression of ``lm`` (in place) on ``items`` with the shared loop."""
+    """One iteration's square-loss regression of ``lm`` (in place) on ``items`` with the shared loop
+    (η: ``eta``, default ``cfg.eta``)."""
     from dataclasses import replace
 
     from genpref.train.loop import run_loop
@@ -194,7 +224,7 @@ def train_on_items(
     recipe = SelfPlayRecipe(
         items,
         tokenizer,
-        cfg.eta,
+        cfg.eta if eta is None else eta,
         cfg.length_normalized,
         resolve_packing(cfg.engine.packing, lm),
         share_prompt=cfg.engine.share_prompt,
@@ -220,6 +250,57 @@ def train_on_items(
     )
 
 
+@torch.no_grad()
+def sequence_logps(cfg: SelfPlayConfig, policy_path: str, items: list) -> list[float]:
+    """log π(y|x) of each item's response under the policy at ``policy_path`` (no grad, batched as in
+    training, a prompt's samples together)."""
+    from genpref.policy.model import load_policy
+    from genpref.train.device import default_device, place
+    from genpref.train.po import PolicyLogps
+
+    lm, tokenizer = load_policy(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
+    device = default_device()
+    lm = place(lm, device).eval()
+    recipe = SelfPlayRecipe(
+        items,
+        tokenizer,
+        1.0,
+        False,
+        resolve_packing(cfg.engine.packing, lm),
+        share_prompt=cfg.engine.share_prompt,
+    )
+    model = PolicyLogps(lm, cfg.engine.logprob_chunk)
+    order = sorted(range(len(items)), key=lambda i: (items[i].prompt_index, len(items[i].seq.input_ids)))
+    out = [0.0] * len(items)
+    size = cfg.train.batch_size
+    for start in range(0, len(order), size):
+        chunk = order[start : start + size]
+        logps, _ = model(**recipe._batch([items[i] for i in chunk], device))
+        for i, v in zip(chunk, logps.float().tolist()):
+            out[i] = v
+    return out
+
+
+def fit_stage(cfg: SelfPlayConfig, folder: Path, new_path: str, items: list, eta: float, parent: str) -> dict:
+    """How π_{t+1} fitted the iteration's regression, and KL estimates to π_t (``genpref.selfplay.diagnostics``),
+    from one no-grad pass of π_{t+1} over the training samples. Written to ``fit.json``."""
+    from genpref.selfplay.diagnostics import fit_diagnostics, kl_estimates
+
+    stage = Stage(folder, "fit", {"policy": new_path, "parent": parent})
+    path = folder / "fit.json"
+    if not stage.done():
+        new = sequence_logps(cfg, new_path, items)
+        rho = [n - it.ref_logp for n, it in zip(new, items)]
+        targets_ = [it.target for it in items]
+        fit = fit_diagnostics(rho, targets_, eta) | kl_estimates(rho, [it.prompt_index for it in items])
+        fit["exact_kl"] = cfg.sampling.temperature == 1.0 and cfg.sampling.top_p >= 1.0
+        from genpref.train.checkpoint import atomic_write_text
+
+        atomic_write_text(path, json.dumps(fit, indent=2))
+        stage.finish()
+    return json.loads(path.read_text())
+
+
 def eval_responses(cfg, folder: Path, name: str, policy_path: str, prompts: list) -> list[Sample]:
     from genpref.selfplay.generate import SamplingConfig
 
@@ -235,7 +316,8 @@ def eval_responses(cfg, folder: Path, name: str, policy_path: str, prompts: list
         {
             "policy": policy_path,
             "sampling": asdict(sampling),
-            "prompts": [cfg.prompts.eval, len(prompts), cfg.prompts.chat],
+            "prompts": [cfg.prompts.eval, len(prompts), cfg.prompts.chat]
+            + ([cfg.prompts.instruction] if cfg.prompts.instruction else []),
             "seed": cfg.seed,
         },
     )
@@ -250,7 +332,8 @@ def eval_responses(cfg, folder: Path, name: str, policy_path: str, prompts: list
 
 
 def winrate(judge, prompts: list, new: list[Sample], old: list[Sample]) -> dict:
-    """P(new ≻ old | x) per prompt, averaged; 95% intervals; mean lengths; length-controlled win-rate."""
+    """P(new ≻ old | x) per prompt, averaged; 95% intervals; mean lengths (tokens) and the share of
+    responses cut at the token cap (no EOS); length-controlled win-rate."""
     probs = judge().prob(prompts, [s.text for s in new], [s.text for s in old]).double()  # (N,)
     mean, low, high = mean_confidence_interval(probs.tolist())
     hard = float((probs > 0.5).sum()) + 0.5 * float((probs == 0.5).sum())
@@ -267,12 +350,36 @@ def winrate(judge, prompts: list, new: list[Sample], old: list[Sample]) -> dict:
         "lc_winrate": lc["lc_winrate"],
         "mean_len_new": sum(len_new) / len(new),
         "mean_len_old": sum(len_old) / len(old),
+        "cap_share_new": sum(not s.finished for s in new) / len(new),
+        "cap_share_old": sum(not s.finished for s in old) / len(old),
         "n": len(probs),
     }
 
 
+def iteration_line(row: dict) -> str:
+    """One printed line per iteration: η, the fit, KL and (when evaluated) the win-rates."""
+    fit, tg = row["fit"], row["targets"]
+    text = (
+        f"iteration {row['iteration']}: η {row['eta']:.3g} (target std {tg['std']:.3g}); fit corr "
+        f"{fit['corr']:.2f}, slope {fit['slope']:.2f}; KL(π_t+1‖π_t) ≈ {fit['kl_new_old']:.3g} nats"
+    )
+    if "vs_policy0" in row:
+        w = row["vs_policy0"]
+        text += (
+            f"; win-rate vs π_0 {w['winrate']:.3f} [{w['ci_low']:.3f}, {w['ci_high']:.3f}], LC {w['lc_winrate']:.3f}, "
+            f"vs π_t {row['vs_previous']['winrate']:.3f}; mean length {w['mean_len_new']:.1f} (π_0 "
+            f"{w['mean_len_old']:.1f}), at cap {w['cap_share_new']:.0%} (π_0 {w['cap_share_old']:.0%})"
+        )
+        for path, j in row.get("judges", {}).items():
+            text += f"; judge {Path(path).parent.name or path}: vs π_0 {j['vs_policy0']['winrate']:.3f} [{j['vs_policy0']['ci_low']:.3f}, {j['vs_policy0']['ci_high']:.3f}]"
+    return text
+
+
 def policy_prompts(cfg: SelfPlayConfig, prompts: list) -> list:
-    """The prompts as the policy sees them (plain text as a user turn when ``prompts.chat``)."""
+    """The prompts as the policy sees them: ``prompts.instruction`` appended (to the last user turn of
+    a conversation), plain text as a user turn when ``prompts.chat``."""
+    if cfg.prompts.instruction:
+        prompts = [with_instruction(p, cfg.prompts.instruction) for p in prompts]
     return [as_user_turn(p) for p in prompts] if cfg.prompts.chat else list(prompts)
 
 
@@ -347,45 +454,53 @@ def _run_selfplay(cfg: SelfPlayConfig) -> list[dict]:
             cache["judge"] = PreferenceModel.from_pretrained(cfg.judge, device=state.device)
         return cache["judge"]
 
+    def extra_judge(path: str):
+        if path not in cache:
+            from genpref.models.preference_model import PreferenceModel
+
+            cache[path] = PreferenceModel.from_pretrained(path, device=state.device)
+        return cache[path]
+
     policy0 = resolve_backbone(cfg.policy.model)
     policy_path, parent, rows = policy0, "start", []
     with state.main_process_first():
         base0 = eval_responses(cfg, out, "policy0", policy0, eval_prompts) if eval_prompts else []
+    prev = base0
     for t in range(cfg.iterations):
         folder = out / f"iter-{t}"
-        log.info(f"iteration {t}: generate → judge → build → train → evaluate in {folder}")
+        log.info(f"iteration {t}: generate → judge → build → train → fit → evaluate in {folder}")
         with state.main_process_first():
             samples, key = generate_stage(cfg, folder, t, policy_path, prompts, parent)
             judgments, key = judge_stage(cfg, folder, prompts, samples, key, judge)
             tokenizer = load_tokenizer(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
-            items, key = build_stage(cfg, folder, prompts, samples, judgments, tokenizer, key)
-        new_path, parent = train_stage(cfg, folder, policy_path, items, key)
+            items, key, built = build_stage(cfg, folder, prompts, samples, judgments, tokenizer, key)
+        new_path, parent = train_stage(cfg, folder, policy_path, items, key, built["eta"])
+        row: dict = {"iteration": t + 1, "eta": built["eta"], "targets": built["targets"]}
+        row["sppo_gpo_target_corr"] = built.get("sppo_gpo_target_corr")
+        with state.main_process_first():
+            row["fit"] = fit_stage(cfg, folder, new_path, items, built["eta"], parent)
         if eval_prompts:
             with state.main_process_first():
                 new = eval_responses(cfg, folder, "policy_next", new_path, eval_prompts)
-                prev = (
-                    base0
-                    if t == 0
-                    else eval_responses(cfg, out / f"iter-{t - 1}", "policy_next", policy_path, eval_prompts)
-                )
-                row = {
-                    "iteration": t + 1,
-                    "vs_policy0": winrate(judge, eval_prompts, new, base0),
-                    "vs_previous": winrate(judge, eval_prompts, new, prev),
+                row["vs_policy0"] = winrate(judge, eval_prompts, new, base0)
+                row["vs_previous"] = winrate(judge, eval_prompts, new, prev)
+                row["judges"] = {
+                    path: {
+                        "vs_policy0": winrate(lambda p=path: extra_judge(p), eval_prompts, new, base0),
+                        "vs_previous": winrate(lambda p=path: extra_judge(p), eval_prompts, new, prev),
+                    }
+                    for path in cfg.eval.judges
                 }
-            rows.append(row)
-            print(
-                f"iteration {t + 1}: win-rate vs π_0 {row['vs_policy0']['winrate']:.3f} "
-                f"[{row['vs_policy0']['ci_low']:.3f}, {row['vs_policy0']['ci_high']:.3f}], "
-                f"LC {row['vs_policy0']['lc_winrate']:.3f}, mean length {row['vs_policy0']['mean_len_new']:.1f} "
-                f"(π_0 {row['vs_policy0']['mean_len_old']:.1f})"
-            )
+            prev = new
+        rows.append(row)
+        print(iteration_line(row))
         policy_path = new_path
     if rows and state.is_main_process:
         write_jsonl(out / "results.jsonl", rows)
-        from genpref.selfplay.plots import plot_iterations
+        if eval_prompts:
+            from genpref.selfplay.plots import plot_iterations
 
-        print(f"plot: {plot_iterations(rows, out / 'selfplay.png')}")
+            print(f"plot: {plot_iterations(rows, out / 'selfplay.png')}")
     if state.is_main_process:
         (out / "final_policy.txt").write_text(policy_path + "\n")
     print(f"final policy: {policy_path}")

@@ -71,6 +71,7 @@ class StepResult:
 class Recipe(Protocol):
     rows_per_example: int
     """Loss rows produced per training example (PairPM: 2, both presentation orders)."""
+    # optional ``progress_keys``: the per-row stats the progress bar shows (default: loss, accuracy)
 
     def micro_step(self, model, indices: list[int], device) -> StepResult: ...
 
@@ -373,9 +374,8 @@ def run_loop(
             for key, value in totals.items():
                 window[key] = window.get(key, 0.0) + value
             bar.update(1)
-            bar.set_postfix(
-                {k: f"{totals[k] / totals['rows']:.4f}" for k in ("loss", "accuracy") if k in totals}
-            )
+            shown = getattr(recipe, "progress_keys", ("loss", "accuracy"))
+            bar.set_postfix({k: f"{totals[k] / totals['rows']:.4g}" for k in shown if k in totals})
             if done % train.log_every == 0 or done == len(plan):
                 means = {
                     k: v / window["rows"]
