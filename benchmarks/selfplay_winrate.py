@@ -126,7 +126,7 @@ would be a no-grad log-prob pass in training: self-play reads log π_t recorded 
 
 def count_policy_forwards() -> None:
     import genpref.selfplay.run as run
-    from genpref.train.po import PolicyLogps
+    from genpref.policy.logprobs import PolicyLogps
 
     forward, diagnostic = PolicyLogps.forward, run.sequence_logps
     state = {"diagnostic": False}

@@ -219,7 +219,7 @@ def train_on_items(
     from dataclasses import replace
 
     from genpref.train.loop import run_loop
-    from genpref.train.po import PolicyLogps
+    from genpref.policy.logprobs import PolicyLogps
 
     recipe = SelfPlayRecipe(
         items,
@@ -256,7 +256,7 @@ def sequence_logps(cfg: SelfPlayConfig, policy_path: str, items: list) -> list[f
     training, a prompt's samples together)."""
     from genpref.policy.model import load_policy
     from genpref.train.device import default_device, place
-    from genpref.train.po import PolicyLogps
+    from genpref.policy.logprobs import PolicyLogps
 
     lm, tokenizer = load_policy(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
     device = default_device()
@@ -294,7 +294,7 @@ def fit_stage(cfg: SelfPlayConfig, folder: Path, new_path: str, items: list, eta
         targets_ = [it.target for it in items]
         fit = fit_diagnostics(rho, targets_, eta) | kl_estimates(rho, [it.prompt_index for it in items])
         fit["exact_kl"] = cfg.sampling.temperature == 1.0 and cfg.sampling.top_p >= 1.0
-        from genpref.train.checkpoint import atomic_write_text
+        from genpref.atomic_io import atomic_write_text
 
         atomic_write_text(path, json.dumps(fit, indent=2))
         stage.finish()
