@@ -11,7 +11,7 @@ cut at the cap), η per iteration from the target scale (η · std(target) = 2 n
 one epoch per iteration, 3 iterations. Evaluation: the 80 MT-Bench first turns, one response per
 prompt per policy at temperature 0.7, judged by
 
-* the training judge: the default judge recipe (``configs/judge_gpm_minilm.yaml``: GPM k = 2, τ = 1,
+* the training judge: the default judge recipe (``configs/rm_judge_gpm_minilm.yaml``: GPM k = 2, τ = 1,
   MiniLM, UltraFeedback train1000 + the arena training prompts), or ``--judge``;
 * a second judge sharing no training row with it: BT on MiniLM trained on the *held-out* arena prompts
   (the 30 % the judge benchmark evaluates on), or ``--second_judge``.
@@ -49,7 +49,9 @@ UF_TRAIN = "ultrafeedback_binarized_train1000.jsonl.gz"
 UF_EVAL = "ultrafeedback_binarized_eval200.jsonl.gz"
 
 
-def _train_judge(out: Path, model_kw: dict, train: list, evals: list, steps: int, seed: int) -> tuple[Path, float]:
+def _train_judge(
+    out: Path, model_kw: dict, train: list, evals: list, steps: int, seed: int
+) -> tuple[Path, float]:
     from genpref.models.config import PreferenceModelConfig
     from genpref.train.config import OptimConfig, TrainConfig
     from genpref.train.rm import train_preference_model_on
@@ -80,14 +82,24 @@ def train_judges(out: Path, args) -> dict:
         uf = load_preferences(shared / UF_TRAIN, on_error="skip").examples
         pairs = pairs_from_rankings(arena_train, RankingPairConfig(min_score_gap=3, max_pairs_per_prompt=8))
         path, acc = _train_judge(
-            out / "judge", dict(type="gpm", k=2, tau=1.0, l2_normalize=False), list(uf) + pairs, evals,
-            args.judge_steps, args.seed,
+            out / "judge",
+            dict(type="gpm", k=2, tau=1.0, l2_normalize=False),
+            list(uf) + pairs,
+            evals,
+            args.judge_steps,
+            args.seed,
         )
-        judges["judge"] = {"path": str(path), "eval200_accuracy": acc, "minutes": (time.perf_counter() - start) / 60}
+        judges["judge"] = {
+            "path": str(path),
+            "eval200_accuracy": acc,
+            "minutes": (time.perf_counter() - start) / 60,
+        }
     if args.second_judge is None:
         start = time.perf_counter()
         pairs = pairs_from_rankings(arena_held, RankingPairConfig(min_score_gap=3))
-        path, acc = _train_judge(out / "second_judge", dict(type="bt"), pairs, evals, args.judge_steps, args.seed + 1)
+        path, acc = _train_judge(
+            out / "second_judge", dict(type="bt"), pairs, evals, args.judge_steps, args.seed + 1
+        )
         judges["second_judge"] = {
             "path": str(path),
             "eval200_accuracy": acc,
@@ -150,7 +162,9 @@ def count_policy_forwards() -> None:
 def stage_seconds(folder: Path) -> dict:
     out = {}
     for marker in sorted(folder.rglob("*.done.json")):
-        out[str(marker.relative_to(folder)).removesuffix(".done.json")] = json.loads(marker.read_text()).get("seconds")
+        out[str(marker.relative_to(folder)).removesuffix(".done.json")] = json.loads(marker.read_text()).get(
+            "seconds"
+        )
     return out
 
 
@@ -183,8 +197,12 @@ def parse_args(argv=None):
     d = SELFPLAY_DEFAULTS
     p.add_argument("--output", required=True)
     p.add_argument("--work_dir", default="runs/bench_selfplay_winrate")
-    p.add_argument("--judge", default=None, help="training judge checkpoint (default: train the default recipe)")
-    p.add_argument("--second_judge", default=None, help="second judge (default: BT on the held-out arena prompts)")
+    p.add_argument(
+        "--judge", default=None, help="training judge checkpoint (default: train the default recipe)"
+    )
+    p.add_argument(
+        "--second_judge", default=None, help="second judge (default: BT on the held-out arena prompts)"
+    )
     p.add_argument("--judge_steps", type=int, default=200, help="optimizer steps of each judge trained here")
     p.add_argument("--algorithms", default="gpo,sppo")
     p.add_argument("--prompts", type=int, default=d.prompts)

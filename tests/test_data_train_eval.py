@@ -97,3 +97,29 @@ def test_eval_file_is_used_instead_of_a_hold_out(tmp_path):
 def test_missing_train_data_names_the_field(tmp_path):
     with pytest.raises(ConfigError, match="data.train is required"):
         load_train_eval(DataConfig(), load_preferences, tmp_path, 0)
+
+
+def test_a_list_of_training_sources_is_read_in_order_each_by_its_own_format(tmp_path):
+    """UltraFeedback-style pairs plus arena-style ranking rows in one rm training set."""
+    from genpref.train.rm import load_train_eval as rm_rows
+    from genpref.train.rm_config import RMTrainConfig
+
+    pairs = _pairs_file(tmp_path, n_prompts=2, per_prompt=1)
+    ranking = tmp_path / "ranked.jsonl"
+    ranking.write_text(
+        json.dumps({"prompt": "r", "responses": ["a", "b", "c"], "scores": [9, 5, 1]})
+        + "\n"
+        + json.dumps({"prompt": "s", "responses": ["x", "y"], "scores": [4, 4]})
+        + "\n"  # a tie: no pair
+    )
+    cfg = RMTrainConfig(data=DataConfig(train=[str(pairs), str(ranking)]))
+    cfg.data.ranking.min_score_gap = 4
+    train, evals = rm_rows(cfg, tmp_path)
+    # the two pairs first, then the ranking's pairs with a gap >= 4: (a, b), (a, c), (b, c)
+    assert [(r.prompt, r.chosen, r.rejected) for r in train] == [
+        ("q0", "good 0.0", "bad 0.0"), ("q1", "good 1.0", "bad 1.0"),
+        ("r", "a", "b"), ("r", "a", "c"), ("r", "b", "c"),
+    ]  # fmt: skip
+    assert evals == []
+    with pytest.raises(ConfigError, match="empty list"):
+        load_train_eval(DataConfig(train=[]), load_preferences, tmp_path, 0)

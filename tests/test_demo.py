@@ -38,6 +38,17 @@ def test_demo_rm_and_selfplay_parts_run_end_to_end(tmp_path, capsys):
     assert "win-rate vs π_0" in printed and "GPM (k=2)" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert [r["model"] for r in summary["rm"]["rows"]] == ["BT", "GPM (k=2)"]
+    # the length baseline beside each accuracy, computed here by hand on the same 8 evaluation rows
+    from genpref.data.load import load_preferences
+    from genpref.data.paths import shared_data_dir
+
+    if shared_data_dir() is not None:
+        rows = load_preferences(
+            shared_data_dir() / "ultrafeedback_binarized_eval200.jsonl.gz", on_error="skip", limit=8
+        ).examples
+        by_hand = sum(len(r.chosen) > len(r.rejected) for r in rows) / len(rows)
+        assert all(r["length_baseline"] == by_hand for r in summary["rm"]["rows"])
+    assert "longer wins" in printed
     row = summary["selfplay"][0]["vs_policy0"]
     assert row["n"] == 3 and 0.0 <= row["ci_low"] <= row["winrate"] <= row["ci_high"] <= 1.0
     assert set(summary["timings"]) == {"rm_minutes", "selfplay_minutes"}

@@ -138,7 +138,8 @@ class DemoArgs:
     )
     """cyclic: BT/GPM/PairPM on cyclic preferences; nash: GPO/SPPO vs BT baselines on preference games
     with a known Nash equilibrium (genpref bench nash defaults); rm: BT vs GPM on real preferences (its
-    GPM is the self-play judge); selfplay: one GPO iteration of SmolLM2-135M judged by that GPM."""
+    GPM is the self-play judge); selfplay: one GPO iteration of SmolLM2-135M judged by that GPM, with the settings of
+    benchmarks/selfplay_winrate.py (genpref.demo.SELFPLAY_DEFAULTS) at a third of its compute."""
     data: Literal["auto", "shared", "hub", "synthetic"] = "auto"
     """rm data: auto = ../shared/data when present, else the hub when online, else built-in synthetic data."""
     max_train: int = 400
@@ -149,9 +150,9 @@ class DemoArgs:
     """rm: training epochs per model."""
     max_length: int = 128
     """rm: tokens per (prompt, response) sequence."""
-    selfplay_prompts: int = 32
+    selfplay_prompts: int = 16
     """selfplay: training prompts (Arena-Hard when ../shared/data is present, else built-in)."""
-    k: int = 4
+    k: int = 8
     """selfplay: samples per prompt."""
     max_new_tokens: int = 128
     """selfplay: tokens per sampled response."""

@@ -36,8 +36,10 @@ both), for the same reason."""
 
 DEMO_MODELS = {
     "BT": dict(type="bt"),
-    "GPM (k=2)": dict(type="gpm", k=2),
+    "GPM (k=2)": dict(type="gpm", k=2, tau=1.0, l2_normalize=False),
 }
+"""The demo's judges: the model settings of the default judge recipe (``configs/rm_judge_gpm_minilm.yaml``:
+GPM τ = 1 without L2), trained on fewer comparisons and shorter sequences so the part takes minutes."""
 
 
 def resolve_demo_data(args: DemoArgs) -> tuple[list[PreferenceExample], list[PreferenceExample], str]:
@@ -88,8 +90,14 @@ def resolve_demo_data(args: DemoArgs) -> tuple[list[PreferenceExample], list[Pre
     )
 
 
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def run_rm_part(args: DemoArgs, out: Path) -> dict:
+    from genpref.eval.judge_eval import judge_pairs
     from genpref.models.config import PreferenceModelConfig
+    from genpref.models.preference_model import PreferenceModel
     from genpref.train.config import OptimConfig, TrainConfig
     from genpref.train.rm import train_preference_model_on
     from genpref.train.rm_config import RMTrainConfig
@@ -106,24 +114,39 @@ def run_rm_part(args: DemoArgs, out: Path) -> dict:
         )
         start = time.perf_counter()
         result = train_preference_model_on(cfg, train, evals, overwrite=True)
+        seconds = time.perf_counter() - start
         o = result.eval_metrics["overall"]
+        pairs = judge_pairs(PreferenceModel.from_pretrained(result.final_dir), evals)
         rows.append(
             {
                 "model": name,
                 "accuracy": o["accuracy"],
+                "accuracy_ci95": pairs["overall"]["ci95"],
+                "length_baseline": pairs["length_baseline"]["accuracy"],
+                "accuracy_chosen_longer": pairs["length_bias"]["preferred_longer"]["accuracy"],
+                "accuracy_chosen_shorter": pairs["length_bias"]["preferred_shorter"]["accuracy"],
                 "mean_prob_chosen": o["mean_prob_chosen"],
                 "log_loss": o["log_loss"],
                 "ece": o["ece"],
-                "train_seconds": time.perf_counter() - start,
+                "train_seconds": seconds,
                 "checkpoint": str(result.final_dir),
             }
         )
-    print(f"\n{'model':<12}{'accuracy':>10}{'P(chosen)':>11}{'log-loss':>10}{'ECE':>8}{'seconds':>9}")
+    print(
+        f"\n{'model':<12}{'accuracy':>10}{'95% CI':>16}{'longer wins':>13}{'chosen longer':>15}"
+        f"{'chosen shorter':>16}{'log-loss':>10}{'seconds':>9}"
+    )
     for r in rows:
+        ci = f"[{r['accuracy_ci95'][0]:.3f}, {r['accuracy_ci95'][1]:.3f}]"
         print(
-            f"{r['model']:<12}{r['accuracy']:>10.4f}{r['mean_prob_chosen']:>11.4f}{r['log_loss']:>10.4f}"
-            f"{r['ece']:>8.4f}{r['train_seconds']:>9.1f}"
+            f"{r['model']:<12}{r['accuracy']:>10.4f}{ci:>16}{r['length_baseline']:>13.4f}"
+            f"{_fmt(r['accuracy_chosen_longer']):>15}{_fmt(r['accuracy_chosen_shorter']):>16}"
+            f"{r['log_loss']:>10.4f}{r['train_seconds']:>9.1f}"
         )
+    print(
+        "longer wins: the rule 'the longer response is preferred' on the same rows; chosen longer / shorter: "
+        "the judge's accuracy on rows where the preferred response is the longer / the shorter one"
+    )
     return {"data": source, "n_train": len(train), "n_eval": len(evals), "rows": rows}
 
 

@@ -13,9 +13,10 @@ from genpref.validate import at_least, out_of_range
 class DataConfig:
     """Training and evaluation data (shared by every training command)."""
 
-    train: str | None = None
+    train: str | list[str] | None = None
     """Training data: a JSONL/JSON/Parquet/CSV file or a hub dataset name (pairs; SFT/KTO also take
-    prompt/completion rows)."""
+    prompt/completion rows), or a list of them, read one after the other and concatenated (e.g.
+    UltraFeedback pairs plus arena ranking rows: each source is read by its own first row)."""
     eval: str | None = None
     """Evaluation data (same formats); default: hold out eval_fraction of train."""
     split: str = "train"

@@ -2,7 +2,8 @@
 
 Every recipe selects its rows the same way from the same ``data.*`` config (:class:`DataConfig`):
 
-1. load and validate ``data.train`` (bad rows raise, or go to the rejects file with ``on_error=skip``);
+1. load and validate ``data.train`` (one source or a list, concatenated in order; bad rows raise, or go
+   to the rejects file with ``on_error=skip``);
 2. evaluation rows: ``data.eval`` when given, otherwise ``data.eval_fraction`` of train's *prompts*
    held out by :func:`~genpref.data.rankings.split_by_prompt` (seeded; every row of a prompt lands on
    the same side, so nothing derived from one prompt leaks into evaluation);
@@ -52,7 +53,15 @@ def load_train_eval(
         log.info(report.summary())
         return list(report.examples)
 
-    train = read(data.train, data.split, data.rejects or str(output_dir / "rejects.jsonl"))
+    sources = data.train if isinstance(data.train, list) else [data.train]
+    if not sources:
+        raise ConfigError("data.train is an empty list.\n  fix: give at least one training source")
+    train = []
+    for i, source in enumerate(sources):  # several sources: rejects.jsonl, rejects_1.jsonl, ...
+        rejects = data.rejects or str(output_dir / "rejects.jsonl")
+        if i:
+            rejects = str(Path(rejects).with_name(f"{Path(rejects).stem}_{i}{Path(rejects).suffix}"))
+        train += read(source, data.split, rejects)
     if data.eval is not None:
         evals = read(data.eval, data.eval_split, str(output_dir / "rejects_eval.jsonl"))
     elif data.eval_fraction > 0:

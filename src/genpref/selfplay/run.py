@@ -218,8 +218,8 @@ def train_on_items(
     (η: ``eta``, default ``cfg.eta``)."""
     from dataclasses import replace
 
-    from genpref.train.loop import run_loop
     from genpref.policy.logprobs import PolicyLogps
+    from genpref.train.loop import run_loop
 
     recipe = SelfPlayRecipe(
         items,
@@ -254,9 +254,9 @@ def train_on_items(
 def sequence_logps(cfg: SelfPlayConfig, policy_path: str, items: list) -> list[float]:
     """log π(y|x) of each item's response under the policy at ``policy_path`` (no grad, batched as in
     training, a prompt's samples together)."""
+    from genpref.policy.logprobs import PolicyLogps
     from genpref.policy.model import load_policy
     from genpref.train.device import default_device, place
-    from genpref.policy.logprobs import PolicyLogps
 
     lm, tokenizer = load_policy(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
     device = default_device()
