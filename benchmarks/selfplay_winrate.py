@@ -131,9 +131,10 @@ def selfplay_config(algorithm: str, judge: str, second: str, out: Path, args):
 
 
 POLICY_FORWARDS = {"with_grad": 0, "no_grad": 0, "diagnostic": 0}
-"""Sequences through the policy's log-prob module (``genpref.train.po.PolicyLogps``), by grad mode; the
-fit diagnostic's no-grad pass (``selfplay.run.sequence_logps``) is counted apart. A reference forward
-would be a no-grad log-prob pass in training: self-play reads log π_t recorded at generation."""
+"""Sequences through the policy's training log-prob module (``genpref.policy.logprobs.PolicyLogps``), by
+grad mode, and through the fit diagnostic's no-grad pass (``selfplay.run.sequence_logps``), counted apart.
+A reference forward would be a no-grad pass through the training module: self-play reads log π_t
+recorded at generation."""
 
 
 def count_policy_forwards() -> None:
@@ -141,22 +142,17 @@ def count_policy_forwards() -> None:
     from genpref.policy.logprobs import PolicyLogps
 
     forward, diagnostic = PolicyLogps.forward, run.sequence_logps
-    state = {"diagnostic": False}
 
     def counted(self, *args, **kwargs):
         logps, counts = forward(self, *args, **kwargs)
-        key = "diagnostic" if state["diagnostic"] else ("with_grad" if torch.is_grad_enabled() else "no_grad")
-        POLICY_FORWARDS[key] += int(logps.shape[0])
+        POLICY_FORWARDS["with_grad" if torch.is_grad_enabled() else "no_grad"] += int(logps.shape[0])
         return logps, counts
 
-    def flagged(*args, **kwargs):
-        state["diagnostic"] = True
-        try:
-            return diagnostic(*args, **kwargs)
-        finally:
-            state["diagnostic"] = False
+    def counted_diagnostic(cfg, policy_path, items):
+        POLICY_FORWARDS["diagnostic"] += len(items)
+        return diagnostic(cfg, policy_path, items)
 
-    PolicyLogps.forward, run.sequence_logps = counted, flagged
+    PolicyLogps.forward, run.sequence_logps = counted, counted_diagnostic
 
 
 def stage_seconds(folder: Path) -> dict:

@@ -167,13 +167,13 @@ def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list
                 cfg.include_self,
             ),
         )
-    summary = {k: v for k, v in json.loads(stage.marker.read_text()).items() if k not in ("key", "config")}
+    summary = stage.summary()
     items = [
         SelfPlayItem(
             Encoded(r["prompt_ids"] + r["token_ids"], len(r["prompt_ids"]), False),
             r["ref_logp"],
             r["target"],
-            r.get("prompt_index", -1),
+            r["prompt_index"],
         )
         for r in read_jsonl(path)
         if r["token_ids"]
@@ -250,35 +250,24 @@ def train_on_items(
     )
 
 
-@torch.no_grad()
 def sequence_logps(cfg: SelfPlayConfig, policy_path: str, items: list) -> list[float]:
-    """log π(y|x) of each item's response under the policy at ``policy_path`` (no grad, batched as in
-    training, a prompt's samples together)."""
-    from genpref.policy.logprobs import PolicyLogps
+    """log π(y|x) of each item's response under the policy at ``policy_path`` (no grad; the batched
+    reference pass of ``genpref.policy.reference``)."""
     from genpref.policy.model import load_policy
+    from genpref.policy.reference import compute_logps
     from genpref.train.device import default_device, place
 
     lm, tokenizer = load_policy(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
-    device = default_device()
-    lm = place(lm, device).eval()
-    recipe = SelfPlayRecipe(
-        items,
-        tokenizer,
-        1.0,
-        False,
-        resolve_packing(cfg.engine.packing, lm),
-        share_prompt=cfg.engine.share_prompt,
+    lm = place(lm, default_device())
+    logps, _ = compute_logps(
+        lm,
+        [it.seq for it in items],
+        batch_size=cfg.train.batch_size,
+        packing=resolve_packing(cfg.engine.packing, lm),
+        pad_id=tokenizer.pad_token_id,
+        progress=False,
     )
-    model = PolicyLogps(lm, cfg.engine.logprob_chunk)
-    order = sorted(range(len(items)), key=lambda i: (items[i].prompt_index, len(items[i].seq.input_ids)))
-    out = [0.0] * len(items)
-    size = cfg.train.batch_size
-    for start in range(0, len(order), size):
-        chunk = order[start : start + size]
-        logps, _ = model(**recipe._batch([items[i] for i in chunk], device))
-        for i, v in zip(chunk, logps.float().tolist()):
-            out[i] = v
-    return out
+    return logps.tolist()
 
 
 def fit_stage(cfg: SelfPlayConfig, folder: Path, new_path: str, items: list, eta: float, parent: str) -> dict:
@@ -447,19 +436,15 @@ def _run_selfplay(cfg: SelfPlayConfig) -> list[dict]:
     state = PartialState(cpu=not torch.cuda.is_available())  # as Accelerator() resolves it (gloo on CPU)
     cache: dict = {}
 
-    def judge():
-        if "judge" not in cache:  # on this process's device (the first GPU when there is one)
-            from genpref.models.preference_model import PreferenceModel
-
-            cache["judge"] = PreferenceModel.from_pretrained(cfg.judge, device=state.device)
-        return cache["judge"]
-
-    def extra_judge(path: str):
-        if path not in cache:
+    def load_judge(path: str):
+        if path not in cache:  # on this process's device (the first GPU when there is one)
             from genpref.models.preference_model import PreferenceModel
 
             cache[path] = PreferenceModel.from_pretrained(path, device=state.device)
         return cache[path]
+
+    def judge():
+        return load_judge(cfg.judge)
 
     policy0 = resolve_backbone(cfg.policy.model)
     policy_path, parent, rows = policy0, "start", []
@@ -486,8 +471,8 @@ def _run_selfplay(cfg: SelfPlayConfig) -> list[dict]:
                 row["vs_previous"] = winrate(judge, eval_prompts, new, prev)
                 row["judges"] = {
                     path: {
-                        "vs_policy0": winrate(lambda p=path: extra_judge(p), eval_prompts, new, base0),
-                        "vs_previous": winrate(lambda p=path: extra_judge(p), eval_prompts, new, prev),
+                        "vs_policy0": winrate(lambda p=path: load_judge(p), eval_prompts, new, base0),
+                        "vs_previous": winrate(lambda p=path: load_judge(p), eval_prompts, new, prev),
                     }
                     for path in cfg.eval.judges
                 }

@@ -51,6 +51,11 @@ class Stage:
             ),
         )
 
+    def summary(self) -> dict:
+        """What ``finish`` recorded for the finished stage (its keyword arguments and ``seconds``)."""
+        saved = json.loads(self.marker.read_text())
+        return {k: v for k, v in saved.items() if k not in ("key", "config")}
+
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     atomic_write_jsonl(path, rows)
