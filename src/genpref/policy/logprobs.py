@@ -166,44 +166,54 @@ def completion_logps(
 
 
 def shared_prompt_logps(
-    model, prompt_ids: Tensor, completion_ids: Tensor, completion_mask: Tensor, chunk: int = 1024
+    model,
+    prompt_ids: Tensor,
+    prompt_mask: Tensor,
+    completion_ids: Tensor,
+    completion_mask: Tensor,
+    group: Tensor,
+    chunk: int = 1024,
 ) -> tuple[Tensor, Tensor]:
-    """Summed log π(y_i | x) of n completions of ONE prompt, running the prompt once.
+    """Summed log π(y_i | x_{g(i)}) of S completions of G distinct prompts, running each prompt once.
 
-    The prompt's forward pass is shared: its key/value cache is repeated for the n completions, which
-    then run on top of it. The result (values and gradients, which flow through the shared cache) is
-    that of ``completion_logps`` on the n full sequences, at the cost of one prompt instead of n (tested
-    equal). Self-play samples K completions per prompt, so its training batches gain up to K× on the
-    prompt tokens.
+    Two decoder calls in all: the G prompts in one batch, whose key/value cache is then gathered to
+    the S completions (row i gets prompt g(i)'s), and the S completions on top of it, with the
+    prompts' padding masked and positions continuing from each prompt's length. The result (values
+    and gradients, which flow through the gathered cache) is that of ``completion_logps`` on the S full
+    sequences (tested equal), at the cost of G prompts instead of S. Self-play samples K completions per
+    prompt, so its training batches gain up to K× on the prompt tokens; batching the prompts also
+    keeps the weight-gradient GEMMs at two per layer instead of two per prompt.
 
     Args:
         model: a transformers causal LM (or a peft wrapper of one) whose decoder accepts a cache.
-        prompt_ids: (1, P) the prompt.
-        completion_ids: (n, C) right-padded completions.
-        completion_mask: (n, C) 1 on real completion tokens, 0 on padding.
+        prompt_ids, prompt_mask: (G, P) right-padded prompts.
+        completion_ids, completion_mask: (S, C) right-padded completions.
+        group: (S,) the prompt row of each completion.
     Returns:
-        logps (n,) float32 and counts (n,) of completion tokens.
+        logps (S,) float32 and counts (S,) of completion tokens.
     """
     from transformers import DynamicCache
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     decoder = base.get_decoder() if hasattr(base, "get_decoder") else base.model
-    n, p_len = completion_ids.shape[0], prompt_ids.shape[1]
+    n, width = completion_ids.shape
     cache = DynamicCache(config=base.config)
-    prompt_out = decoder(input_ids=prompt_ids, past_key_values=cache, use_cache=True)  # (1, P, H)
-    cache.batch_repeat_interleave(n)  # (n, heads, P, d) per layer: the graph sums the n gradients
-    mask = torch.cat([completion_mask.new_ones(n, p_len), completion_mask], dim=1)  # (n, P + C)
-    position_ids = p_len + torch.arange(completion_ids.shape[1], device=completion_ids.device)
+    # right padding: a real prompt token attends only to real tokens before it, so no mask is needed
+    prompt_out = decoder(input_ids=prompt_ids, past_key_values=cache, use_cache=True)  # (G, P, H)
+    cache.batch_select_indices(group)  # (S, heads, P, d) per layer: the graph sums each prompt's gradients
+    prompt_len = prompt_mask.sum(-1)[group]  # (S,)
+    mask = torch.cat([prompt_mask[group], completion_mask], dim=1)  # (S, P + C): prompt padding masked
+    position_ids = prompt_len[:, None] + torch.arange(width, device=completion_ids.device)  # (S, C)
     out = decoder(
         input_ids=completion_ids,
         attention_mask=mask,
-        position_ids=position_ids.expand(n, -1),
+        position_ids=position_ids,
         past_key_values=cache,
         use_cache=True,
     )
-    last_prompt_state = prompt_out.last_hidden_state[:, -1:].expand(n, -1, -1)  # (n, 1, H) predicts y_0
-    states = torch.cat([last_prompt_state, out.last_hidden_state[:, :-1]], dim=1)  # (n, C, H): predict y_t
-    scored = completion_mask.bool()  # (n, C)
+    last_prompt_state = prompt_out.last_hidden_state[group, prompt_len - 1][:, None]  # (S, 1, H): predicts y_0
+    states = torch.cat([last_prompt_state, out.last_hidden_state[:, :-1]], dim=1)  # (S, C, H): predict y_t
+    scored = completion_mask.bool()  # (S, C)
     logp = token_logps(states[scored], base.get_output_embeddings(), completion_ids[scored], chunk)  # (N,)
     owner = torch.arange(n, device=completion_ids.device)[:, None].expand_as(completion_ids)[scored]
     sums = torch.zeros(n, dtype=torch.float32, device=logp.device).index_add(0, owner, logp)
@@ -225,25 +235,10 @@ class PolicyLogps(nn.Module):
         attention_mask=None,
         seq_index=None,
         n_seqs=None,
-        groups=None,
+        shared=None,
     ):
-        if groups is not None:  # sequences grouped by prompt (policy.sequences.shared_prompt_groups)
-            return self._shared(groups, n_seqs)
+        if shared is not None:  # sequences with their prompts batched once (policy.sequences.shared_prompt_groups)
+            return shared_prompt_logps(self.lm, **shared, chunk=self.chunk)
         return completion_logps(
             self.lm, input_ids, completion_mask, position_ids, attention_mask, seq_index, n_seqs, self.chunk
         )
-
-    def _shared(self, groups, n_seqs: int):
-        sums, counts = [], []
-        for prompt, completions, mask, _ in groups:
-            s, c = shared_prompt_logps(self.lm, prompt, completions, mask, self.chunk)
-            sums.append(s)
-            counts.append(c)
-        order = torch.cat([rows for *_, rows in groups]).to(sums[0].device)  # (S,) row of each result
-        out_sums = torch.zeros(n_seqs, dtype=torch.float32, device=order.device).index_copy(
-            0, order, torch.cat(sums)
-        )
-        out_counts = torch.zeros(n_seqs, dtype=torch.long, device=order.device).index_copy(
-            0, order, torch.cat(counts)
-        )
-        return out_sums, out_counts

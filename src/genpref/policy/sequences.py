@@ -72,26 +72,37 @@ def resolve_packing(setting: bool | str, model) -> bool:
     return getattr(base.config, "_attn_implementation", None) in VARLEN_ATTENTION
 
 
-def shared_prompt_groups(seqs: Sequence[Encoded], pad_id: int) -> dict[str, list | int]:
-    """Sequences grouped by identical prompt, for ``policy.logprobs.shared_prompt_logps``.
+def shared_prompt_groups(seqs: Sequence[Encoded], pad_id: int) -> dict[str, Tensor | int]:
+    """Sequences with their distinct prompts batched once, for ``policy.logprobs.shared_prompt_logps``.
 
-    Returns ``{"groups": [(prompt (1, P), completions (n, C), completion mask (n, C), rows (n,))],
-    "n_seqs": S}``: one entry per distinct prompt, ``rows`` the positions of its sequences in ``seqs``.
+    Returns ``{"prompt_ids": (G, P), "prompt_mask": (G, P)`` (the G distinct prompts, right-padded),
+    ``"completion_ids": (S, C), "completion_mask": (S, C)`` (every sequence's completion, right-padded,
+    in the order of ``seqs``), ``"group": (S,)`` (the prompt row of each sequence), ``"n_seqs": S}``.
     """
-    by_prompt: dict[tuple[int, ...], list[int]] = {}
-    for i, s in enumerate(seqs):
-        by_prompt.setdefault(tuple(s.input_ids[: s.prompt_len]), []).append(i)
-    groups = []
-    for prompt, rows in by_prompt.items():
-        comps = [seqs[i].input_ids[seqs[i].prompt_len :] for i in rows]
-        width = max(len(c) for c in comps)
+    index: dict[tuple[int, ...], int] = {}
+    group = [index.setdefault(tuple(s.input_ids[: s.prompt_len]), len(index)) for s in seqs]
+    prompts = list(index)
+    comps = [s.input_ids[s.prompt_len :] for s in seqs]
+
+    def right_padded(rows: list) -> tuple[Tensor, Tensor]:
+        width = max(len(r) for r in rows)
         ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, c in enumerate(comps):
-            ids[r, : len(c)] = torch.tensor(c, dtype=torch.long)
-            mask[r, : len(c)] = 1
-        groups.append((torch.tensor([prompt], dtype=torch.long), ids, mask, torch.tensor(rows)))
-    return {"groups": groups, "n_seqs": len(seqs)}
+        for r, row in enumerate(rows):
+            ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[r, : len(row)] = 1
+        return ids, mask
+
+    prompt_ids, prompt_mask = right_padded(prompts)
+    completion_ids, completion_mask = right_padded(comps)
+    return {
+        "prompt_ids": prompt_ids,
+        "prompt_mask": prompt_mask,
+        "completion_ids": completion_ids,
+        "completion_mask": completion_mask,
+        "group": torch.tensor(group, dtype=torch.long),
+        "n_seqs": len(seqs),
+    }
 
 
 def make_batch(seqs: Sequence[Encoded], *, packing: bool, pad_id: int, device=None) -> dict:

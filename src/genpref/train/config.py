@@ -15,8 +15,10 @@ from genpref.validate import at_least, between, positive
 class OptimConfig:
     """Optimizer (AdamW or RMSprop) with warm-up and decay."""
 
-    name: Literal["adamw", "rmsprop"] = "adamw"
-    """Optimizer: adamw, or rmsprop (the SPPO/GPO papers' choice)."""
+    name: Literal["adamw", "rmsprop", "sgd"] = "adamw"
+    """Optimizer: adamw, rmsprop (the SPPO/GPO papers' choice), or sgd (plain gradient steps: the step
+    scales with the loss, so a self-play η keeps its meaning in a few steps, where Adam and RMSprop
+    normalise it away; pair it with max_grad_norm: 0, since clipping normalises too)."""
     lr: float = 2e-5
     """Peak learning rate."""
     head_lr: float | None = None

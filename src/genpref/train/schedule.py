@@ -95,7 +95,7 @@ def build_optimizer(
     head_names: tuple[str, ...] = ("head", "prompt_head"),
     fused: bool = False,
 ):
-    """AdamW or RMSprop over trainable parameters (new heads may get their own lr) and a warm-up schedule.
+    """AdamW, RMSprop or SGD over trainable parameters (new heads may get their own lr) and a warm-up schedule.
 
     ``fused``: PyTorch's fused AdamW kernel (one launch for all parameters; the caller turns it on for
     CUDA, where the per-parameter loop of the default implementation costs many small kernels)."""
@@ -108,7 +108,9 @@ def build_optimizer(
     groups = [{"params": body, "lr": optim.lr}] if body else []
     if head:
         groups.append({"params": head, "lr": optim.head_lr or optim.lr})
-    if optim.name == "rmsprop":
+    if optim.name == "sgd":
+        optimizer = torch.optim.SGD(groups, lr=optim.lr, weight_decay=optim.weight_decay)
+    elif optim.name == "rmsprop":
         optimizer = torch.optim.RMSprop(
             groups, lr=optim.lr, alpha=optim.betas[1], weight_decay=optim.weight_decay
         )

@@ -1,0 +1,152 @@
+"""Self-play as multiplicative weights on a category game: the exact and the sampled dynamics.
+
+``genpref bench nash`` trains a real policy; this module is its yardstick. On a preference game with C
+categories (:mod:`genpref.cyclic.games`), SPPO (arXiv 2405.00675) and GPO (arXiv 2410.02197 §5) are
+multiplicative-weights updates of the category distribution π:
+
+    π_{t+1}(c) ∝ π_t(c) · exp(η · u_t(c)),
+
+with u_t = g_t (``mwu``, the published update) or u_t = 2 g_t − g_{t−1} (``optimistic``), and
+g_t(c) = Σ_j π_t(j) M[c, j], where M = P − ½ for SPPO (g = P(c ≻ π_t) − ½) and M = logit P for GPO
+(the GPM score s(c ≻ π_t) of a judge that holds the game exactly).
+
+:func:`simulate` runs these dynamics either exactly (expectations) or *sampled* as the benchmark
+samples: each iteration draws K categories for each of N prompts, g of a sample is its mean against its
+own prompt's K samples (including itself, as ``genpref.losses.selfplay.mean_against_samples``), a
+category that was not sampled gets no update, and each iterate is measured on N·K fresh draws. The
+sampled run is what a policy that followed multiplicative weights perfectly would score in the
+benchmark: the floor that sampling noise alone sets.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from genpref.cyclic.games import exploitability
+
+
+def payoff(p: np.ndarray, algorithm: Literal["sppo", "gpo"]) -> np.ndarray:
+    """(C, C) M[c, j]: SPPO P − ½, GPO logit P = log(P / (1 − P)) (P clipped to [1e-6, 1 − 1e-6])."""
+    p = np.asarray(p, dtype=float)
+    if algorithm == "sppo":
+        return p - 0.5
+    if algorithm == "gpo":
+        q = np.clip(p, 1e-6, 1 - 1e-6)
+        return np.log(q / (1 - q))
+    raise ValueError(f"algorithm must be 'sppo' or 'gpo', got {algorithm!r}")
+
+
+def mwu_step(pi: np.ndarray, u: np.ndarray, eta: float) -> np.ndarray:
+    """π ∝ π · exp(η u), computed stably. Shapes: (C,), (C,) → (C,)."""
+    logits = np.log(np.clip(pi, 1e-300, None)) + eta * u
+    w = np.exp(logits - logits.max())
+    return w / w.sum()
+
+
+def sampled_targets(
+    m: np.ndarray, pi: np.ndarray, prompts: int, k: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Category-level g estimated the benchmark's way, and which categories were sampled.
+
+    Each of ``prompts`` prompts draws ``k`` categories from π; a sample's g is the mean of M against
+    its own prompt's k samples (itself included); a category's g is the mean over its samples.
+    Returns (g (C,), sampled (C,) bool); g is 0 where a category was not sampled.
+    """
+    c = len(pi)
+    total, count = np.zeros(c), np.zeros(c)
+    for _ in range(prompts):
+        cats = rng.choice(c, size=k, p=pi)
+        g = m[np.ix_(cats, cats)].mean(axis=1)  # (k,)
+        np.add.at(total, cats, g)
+        np.add.at(count, cats, 1)
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0), count > 0
+
+
+def simulate(
+    p: np.ndarray,
+    pi0: np.ndarray,
+    algorithm: Literal["sppo", "gpo"],
+    eta: float,
+    iterations: int,
+    update_rule: Literal["mwu", "optimistic"] = "mwu",
+    prompts: int | None = None,
+    k: int | None = None,
+    seed: int = 0,
+) -> dict:
+    """Multiplicative weights from π_0 for ``iterations`` steps on the game with preference matrix ``p``.
+
+    Exact when ``prompts``/``k`` are None; otherwise sampled as described in the module docstring
+    (targets from N·K samples, every iterate measured on N·K fresh draws).
+
+    Returns ``{"distributions": [π_0, …, π_T] (measured when sampled), "exploitability": per iterate,
+    "average_exploitability": of the mean of π_1..π_T, "last_exploitability"}``.
+    """
+    m = payoff(p, algorithm)
+    rng = np.random.default_rng(seed)
+    sampled = prompts is not None and k is not None
+    pi = np.asarray(pi0, dtype=float) / np.sum(pi0)
+    measured, previous = [pi], None
+    for _ in range(iterations):
+        if sampled:
+            g, seen = sampled_targets(m, pi, prompts, k, rng)
+        else:
+            g, seen = m @ pi, np.ones(len(pi), dtype=bool)
+        u = 2 * g - previous if (update_rule == "optimistic" and previous is not None) else g
+        previous = g
+        pi = mwu_step(pi, np.where(seen, u, 0.0), eta)
+        measured.append(rng.multinomial(prompts * k, pi) / (prompts * k) if sampled else pi)
+    expl = [exploitability(p, d) for d in measured]
+    average = np.mean(measured[1:], axis=0)
+    return {
+        "distributions": [np.round(d, 4).tolist() for d in measured],
+        "exploitability": expl,
+        "last_exploitability": expl[-1],
+        "average_exploitability": exploitability(p, average),
+    }
+
+
+def reference(
+    p: np.ndarray,
+    pi0: np.ndarray,
+    algorithm: Literal["sppo", "gpo"],
+    eta: float,
+    iterations: int,
+    update_rule: Literal["mwu", "optimistic"],
+    prompts: int,
+    k: int,
+    repeats: int = 200,
+    seed: int = 0,
+) -> dict:
+    """What perfect multiplicative weights would score in the benchmark from the measured π_0: the exact
+    run, and the sampled run's average-iterate exploitability over ``repeats`` seeds (mean and the
+    10th/90th percentiles)."""
+    exact = simulate(p, pi0, algorithm, eta, iterations, update_rule)
+    runs = [
+        simulate(p, pi0, algorithm, eta, iterations, update_rule, prompts, k, seed=seed + r)[
+            "average_exploitability"
+        ]
+        for r in range(repeats)
+    ]
+    return {
+        "exact_average_exploitability": exact["average_exploitability"],
+        "exact_last_exploitability": exact["last_exploitability"],
+        "sampled_average_exploitability": float(np.mean(runs)),
+        "sampled_average_exploitability_p10_p90": [
+            float(np.percentile(runs, 10)),
+            float(np.percentile(runs, 90)),
+        ],
+    }
+
+
+def effective_eta(
+    pi_t: np.ndarray, pi_next: np.ndarray, u: np.ndarray, grid: np.ndarray | None = None
+) -> float:
+    """The η whose exact step π_t ∝ π_t · exp(η u) lands closest (total variation) to the measured
+    π_{t+1}: how large a step the trained policy actually took in the direction multiplicative weights
+    asked for (``u``: the iteration's category-level update, e.g. g_t or 2 g_t − g_{t−1})."""
+    grid = np.linspace(0.0, 10.0, 401) if grid is None else grid
+    pi_t, pi_next = np.asarray(pi_t, dtype=float), np.asarray(pi_next, dtype=float)
+    distance = [0.5 * np.abs(mwu_step(pi_t, u, eta) - pi_next).sum() for eta in grid]
+    return float(grid[int(np.argmin(distance))])
