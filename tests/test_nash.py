@@ -123,6 +123,11 @@ def test_bench_nash_end_to_end_at_toy_size(tmp_path):
     assert (
         game["methods"]["gpo"]["distributions"][0] == game["methods"]["bt_dpo"]["distributions"][0]
     )  # same π_0
+    for name in ("gpo", "sppo"):  # measured steps against perfect multiplicative weights
+        m = game["methods"][name]
+        assert len(m["effective_eta"]) == 2 and all(e >= 0 for e in m["effective_eta"])
+        assert m["perfect_mwu"]["exact_average_exploitability"] >= 0
+    assert "effective_eta" not in game["methods"]["bt_dpo"]
     assert (out.parent / "results.png").stat().st_size > 10_000
     assert set(game["judges"]) == {"gpm", "bt"}
 
