@@ -100,7 +100,7 @@ def test_bench_nash_end_to_end_at_toy_size(tmp_path):
     code = main(
         ["bench", "nash", "--output", str(out), "--games", "[pets_weighted]", "--iterations", "2",
          "--prompts", "2", "--k", "4", "--judge_pairs", "3", "--judge_epochs", "1", "--epochs", "1",
-         "--update_rule", "optimistic"]
+         "--update_rule", "optimistic", "--judge_restarts", "1"]
     )  # fmt: skip
     assert code == 0
     results = json.loads(out.read_text())
@@ -130,6 +130,13 @@ def test_bench_nash_end_to_end_at_toy_size(tmp_path):
     assert "effective_eta" not in game["methods"]["bt_dpo"]
     assert (out.parent / "results.png").stat().st_size > 10_000
     assert set(game["judges"]) == {"gpm", "bt"}
+    gpm, bt = game["judges"]["gpm"], game["judges"]["bt"]
+    assert len(bt["validation_error"]) == 1  # BT is trained once
+    assert 1 <= len(gpm["validation_error"]) <= 2 and gpm["kept_attempt"] < len(gpm["validation_error"])
+    kept = gpm["validation_error"][gpm["kept_attempt"]]
+    assert kept == min(gpm["validation_error"]) and 0 <= kept <= 1
+    if len(gpm["validation_error"]) == 2:  # retrained only because the first was off
+        assert gpm["validation_error"][0] > results["config"]["judge_max_error"]
 
 
 def test_oracle_judge_reads_categories_and_gives_the_exact_preferences():
@@ -138,3 +145,15 @@ def test_oracle_judge_reads_categories_and_gives_the_exact_preferences():
     r = OracleJudge(GAMES["pets"]).rank("x", ["cat.", "A dog!", "hello"])
     assert np.allclose(r.prob_matrix.numpy(), [[0.5, 0.1, 0.9], [0.9, 0.5, 0.9], [0.1, 0.1, 0.5]])
     assert r.score_matrix[1, 0].item() == pytest.approx(np.log(9))
+
+
+def test_judge_error_is_the_mean_distance_to_the_soft_labels():
+    from genpref.data.types import PreferenceExample
+    from genpref.selfplay.nash import OracleJudge, judge_error
+
+    judge = OracleJudge(GAMES["pets_weighted"])
+    rows = [
+        PreferenceExample("q", "dog.", "cat.", label=0.9),  # exact: error 0
+        PreferenceExample("q", "fish.", "dog.", label=0.5),  # oracle 0.8: error 0.3
+    ]
+    assert judge_error(judge, rows) == pytest.approx(0.15)
