@@ -45,6 +45,11 @@ def mwu_step(pi: np.ndarray, u: np.ndarray, eta: float) -> np.ndarray:
     return w / w.sum()
 
 
+def update_direction(g: np.ndarray, previous: np.ndarray | None, update_rule: str) -> np.ndarray:
+    """u_t: g_t (``mwu``), or 2 g_t − g_{t−1} (``optimistic``; g_t on the first step). Shapes: (C,) → (C,)."""
+    return 2 * g - previous if (update_rule == "optimistic" and previous is not None) else g
+
+
 def sampled_targets(
     m: np.ndarray, pi: np.ndarray, prompts: int, k: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -93,8 +98,7 @@ def simulate(
             g, seen = sampled_targets(m, pi, prompts, k, rng)
         else:
             g, seen = m @ pi, np.ones(len(pi), dtype=bool)
-        u = 2 * g - previous if (update_rule == "optimistic" and previous is not None) else g
-        previous = g
+        u, previous = update_direction(g, previous, update_rule), g
         pi = mwu_step(pi, np.where(seen, u, 0.0), eta)
         measured.append(rng.multinomial(prompts * k, pi) / (prompts * k) if sampled else pi)
     expl = [exploitability(p, d) for d in measured]

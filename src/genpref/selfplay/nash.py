@@ -516,7 +516,7 @@ class NashRun:
         """How the trained policy compares with perfect multiplicative weights (``genpref.cyclic.dynamics``):
         per iteration, the η of the exact step closest to the measured one (under the oracle's payoff),
         and the exact and sampled runs from the same measured π_0 with the same η, T and sample sizes."""
-        from genpref.cyclic.dynamics import effective_eta, payoff, reference
+        from genpref.cyclic.dynamics import effective_eta, payoff, reference, update_direction
 
         a = self.args
         eta = a.eta_gpo if method == "gpo" else a.eta_sppo
@@ -524,9 +524,8 @@ class NashRun:
         realised, previous = [], None
         for now, after in zip(distributions[:-1], distributions[1:]):
             g = m @ now
-            u = 2 * g - previous if (a.update_rule == "optimistic" and previous is not None) else g
+            realised.append(effective_eta(now, after, update_direction(g, previous, a.update_rule)))
             previous = g
-            realised.append(effective_eta(now, after, u))
         ref = reference(game.matrix, distributions[0], method, eta, a.iterations, a.update_rule, a.prompts, a.k)
         return {"effective_eta": realised, "perfect_mwu": ref}
 

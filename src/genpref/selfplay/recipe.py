@@ -47,8 +47,8 @@ class SelfPlayRecipe:
         if not self.share_prompt:
             return make_batch(seqs, packing=self.packing, pad_id=pad_id, device=device)
         batch = shared_prompt_groups(seqs, pad_id)
-        n_seqs = batch.pop("n_seqs")
-        return {"shared": {k: v.to(device) for k, v in batch.items()}, "n_seqs": n_seqs}
+        batch.pop("n_seqs")  # the shared path returns one result per sequence, in order
+        return {"shared": {k: v.to(device) for k, v in batch.items()}}
 
     def micro_step(self, model, indices: list[int], device) -> StepResult:
         items = [self.items[i] for i in indices]
