@@ -341,8 +341,7 @@ class NashRun:
         from genpref.train.loop import start_run
         from genpref.train.run_dir import claim_run_dir
 
-        a = self.args
-        eta = {"gpo": a.eta_gpo, "sppo": a.eta_sppo, "bt_reward": a.eta_bt}[method]
+        eta = self.eta(method)
         cfg = self.selfplay_config(method, eta)
         items, all_targets = [], []
         for i, (prompt, ss) in enumerate(zip(prompts, samples)):
@@ -357,6 +356,11 @@ class NashRun:
             acc, _ = start_run({"method": method, "eta": eta}, cfg.train, folder, resume=False)
             result = train_on_items(cfg, acc, lm, self.tokenizer, items, folder, None, save_final=False)
         return {"steps": result.steps, "eta": eta, "target_abs_mean": float(np.mean(np.abs(all_targets)))}
+
+    def eta(self, method: str) -> float:
+        """The self-play loop's η for ``method`` (gpo, sppo or bt_reward)."""
+        a = self.args
+        return {"gpo": a.eta_gpo, "sppo": a.eta_sppo, "bt_reward": a.eta_bt}[method]
 
     def selfplay_config(self, method: str, eta: float):
         from genpref.selfplay.config import SelfPlayConfig
@@ -519,7 +523,7 @@ class NashRun:
         from genpref.cyclic.dynamics import effective_eta, payoff, reference, update_direction
 
         a = self.args
-        eta = a.eta_gpo if method == "gpo" else a.eta_sppo
+        eta = self.eta(method)
         m = payoff(game.matrix, method)
         realised, previous = [], None
         for now, after in zip(distributions[:-1], distributions[1:]):
