@@ -70,7 +70,9 @@ def test_sampled_dynamics_approach_the_exact_ones_with_many_samples():
 
 def test_reference_reports_exact_and_sampled_figures():
     game = GAMES["pets"]
-    r = reference(game.matrix, np.array([0.47, 0.25, 0.19, 0.09]), "sppo", 3.0, 4, "optimistic", 8, 8, repeats=20)
+    r = reference(
+        game.matrix, np.array([0.47, 0.25, 0.19, 0.09]), "sppo", 3.0, 4, "optimistic", 8, 8, repeats=20
+    )
     low, high = r["sampled_average_exploitability_p10_p90"]
     assert 0 <= low <= r["sampled_average_exploitability"] <= high
     assert r["exact_average_exploitability"] >= 0

@@ -81,3 +81,71 @@ def selfplay_target(
     else:
         raise ValueError(f"algorithm must be 'sppo' or 'gpo', got {algorithm!r}")
     return target if clip is None else target.clamp(-clip, clip)
+
+
+def distinct_response_weights(keys: list) -> list[float]:
+    """Per-sample loss weights under which each *distinct* response of a prompt counts once.
+
+    The square loss is a regression whose minimiser does not depend on how often a response was
+    sampled, but a gradient step does: with a softmax over responses, one step moves log π(y) in
+    proportion to n(y)·(target − mean), the replicator dynamics, so a response sampled once moves ~1/n
+    as far as multiplicative weights asks (SPPO/GPO's update, 2405.00675 Eq. 3.4). Weighting each sample
+    by 1/n(y) makes the step's push on every distinct response the same; the weights of a prompt are
+    rescaled to sum to its number of samples, so the loss keeps its scale (all distinct: all weights 1).
+
+    Args:
+        keys: (N,) one hashable per sample, equal exactly when two samples are the same response to the
+            same prompt, e.g. ``(prompt_index, tuple(token_ids))``; the prompt is read as ``key[0]``.
+    Returns:
+        (N,) weights; for prompt p with n_p samples of which d_p are distinct, w = n_p / (d_p · n(y)).
+
+    Example: one prompt, samples (a, a, a, b): n = 4, d = 2, weights (2/3, 2/3, 2/3, 2).
+    """
+    from collections import Counter
+
+    multiplicity = Counter(keys)
+    samples = Counter(key[0] for key in keys)
+    distinct = Counter(key[0] for key in multiplicity)
+    return [samples[k[0]] / (distinct[k[0]] * multiplicity[k]) for k in keys]
+
+
+def inverse_propensity_weights(reference_logps: list[float], k: int, clip: float = 10.0) -> list[float]:
+    """Per-sample loss weights w ∝ min(1 / (K · π_t(y|x)), clip), rescaled to average 1.
+
+    Unbiased version of :func:`distinct_response_weights` across prompts: a response of probability π
+    is drawn K·π times per prompt on average, so weighting each draw by 1/(K·π) gives every response the
+    same expected total weight whether or not, and however often, it was drawn, and one gradient step
+    on a softmax moves each logit by ~its target (natural-gradient-like, Fisher ≈ diag π) instead of
+    π × target (the replicator dynamics of plain sample weights). ``clip`` bounds a very unlikely
+    draw's weight; long answers, whose probabilities are all tiny, all clip and so keep equal weights.
+
+    Args:
+        reference_logps: (N,) log π_t(y|x) of each sample, as sampled (temperature 1).
+        k: samples per prompt.
+        clip: the largest weight before rescaling.
+    Returns:
+        (N,) weights with mean 1.
+
+    Example: K = 4, π_t = (0.5, 0.5, 0.25, 0.05): raw 1/(Kπ) = (0.5, 0.5, 1, 5), mean 1.75, weights
+    (2/7, 2/7, 4/7, 20/7).
+    """
+    import math
+
+    raw = [math.exp(min(-lp - math.log(k), math.log(clip))) for lp in reference_logps]  # no overflow
+    mean = sum(raw) / len(raw)
+    return [w / mean for w in raw]
+
+
+def selfplay_weights(
+    weighting: str, keys: list, reference_logps: list[float], k: int, clip: float = 10.0
+) -> list[float]:
+    """(N,) loss weights by ``weighting``: ``"sample"`` (all 1), ``"distinct"``
+    (:func:`distinct_response_weights` of ``keys``) or ``"inverse_propensity"``
+    (:func:`inverse_propensity_weights` of ``reference_logps``)."""
+    if weighting == "sample":
+        return [1.0] * len(keys)
+    if weighting == "distinct":
+        return distinct_response_weights(keys)
+    if weighting == "inverse_propensity":
+        return inverse_propensity_weights(reference_logps, k, clip)
+    raise ValueError(f"weighting must be 'sample', 'distinct' or 'inverse_propensity', got {weighting!r}")

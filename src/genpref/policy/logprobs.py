@@ -211,7 +211,9 @@ def shared_prompt_logps(
         past_key_values=cache,
         use_cache=True,
     )
-    last_prompt_state = prompt_out.last_hidden_state[group, prompt_len - 1][:, None]  # (S, 1, H): predicts y_0
+    last_prompt_state = prompt_out.last_hidden_state[group, prompt_len - 1][
+        :, None
+    ]  # (S, 1, H): predicts y_0
     states = torch.cat([last_prompt_state, out.last_hidden_state[:, :-1]], dim=1)  # (S, C, H): predict y_t
     scored = completion_mask.bool()  # (S, C)
     logp = token_logps(states[scored], base.get_output_embeddings(), completion_ids[scored], chunk)  # (N,)
@@ -237,7 +239,9 @@ class PolicyLogps(nn.Module):
         n_seqs=None,
         shared=None,
     ):
-        if shared is not None:  # sequences with their prompts batched once (policy.sequences.shared_prompt_groups)
+        if (
+            shared is not None
+        ):  # sequences with their prompts batched once (policy.sequences.shared_prompt_groups)
             return shared_prompt_logps(self.lm, **shared, chunk=self.chunk)
         return completion_logps(
             self.lm, input_ids, completion_mask, position_ids, attention_mask, seq_index, n_seqs, self.chunk

@@ -100,6 +100,12 @@ class NashBenchArgs:
     depend on η (measured: identical π_1 at η 0.75 and 1.5); SGD's step scales with η·g."""
     max_grad_norm: float = 0.0
     """Gradient clipping of the policy updates (0: none; clipping also normalises the step away from η)."""
+    weighting: Literal["sample", "distinct", "inverse_propensity"] = "sample"
+    """Loss weights of gpo/sppo/bt_reward (``SelfPlayConfig.weighting``): distinct and
+    inverse_propensity correct the replicator effect, so one gradient step moves a rarely sampled animal
+    as far as a common one."""
+    weight_clip: float = 10.0
+    """Largest inverse-propensity weight before rescaling."""
     epochs: int = 1
     """Passes over each iteration's samples."""
     batch_size: int = 64
@@ -163,7 +169,9 @@ def summarise(game, distributions: list[np.ndarray]) -> dict:
 
 def judge_error(judge, rows) -> float:
     """Mean |P_judge(chosen ≻ rejected) − label| over soft-labelled comparisons."""
-    errors = [abs(float(judge.rank(r.prompt, [r.chosen, r.rejected]).prob_matrix[0, 1]) - r.label) for r in rows]
+    errors = [
+        abs(float(judge.rank(r.prompt, [r.chosen, r.rejected]).prob_matrix[0, 1]) - r.label) for r in rows
+    ]
     return float(np.mean(errors))
 
 
@@ -335,13 +343,14 @@ class NashRun:
 
     def selfplay_step(self, method: str, lm, judge, prompts, samples, previous, folder: Path) -> dict:
         from genpref.data.encode import Encoded
+        from genpref.losses.selfplay import selfplay_weights
         from genpref.selfplay.generate import prompt_ids
         from genpref.selfplay.recipe import SelfPlayItem
         from genpref.selfplay.run import train_on_items
         from genpref.train.loop import start_run
         from genpref.train.run_dir import claim_run_dir
 
-        eta = self.eta(method)
+        a, eta = self.args, self.eta(method)
         cfg = self.selfplay_config(method, eta)
         items, all_targets = [], []
         for i, (prompt, ss) in enumerate(zip(prompts, samples)):
@@ -350,8 +359,12 @@ class NashRun:
             ids = prompt_ids(self.tokenizer, self.policy_view([prompt])[0])
             for s, target in zip(ss, g):
                 if s.token_ids:
-                    items.append(SelfPlayItem(Encoded(ids + s.token_ids, len(ids), False), s.logp, target))
+                    items.append(SelfPlayItem(Encoded(ids + s.token_ids, len(ids), False), s.logp, target, i))
                     all_targets.append(target)
+        keys = [(it.prompt_index, tuple(it.seq.input_ids)) for it in items]
+        weights = selfplay_weights(a.weighting, keys, [it.ref_logp for it in items], a.k, a.weight_clip)
+        for it, w in zip(items, weights):
+            it.weight = w
         with claim_run_dir(folder, resume=False, overwrite=True):
             acc, _ = start_run({"method": method, "eta": eta}, cfg.train, folder, resume=False)
             result = train_on_items(cfg, acc, lm, self.tokenizer, items, folder, None, save_final=False)
@@ -370,6 +383,7 @@ class NashRun:
         return SelfPlayConfig(
             algorithm="sppo" if method == "sppo" else "gpo",
             eta=eta,
+            weighting=a.weighting,
             optim=OptimConfig(
                 name=a.optimizer,
                 lr=a.lr,
@@ -515,7 +529,6 @@ class NashRun:
         del lm
         return summary
 
-
     def against_exact_dynamics(self, game, method: str, distributions: list[np.ndarray]) -> dict:
         """How the trained policy compares with perfect multiplicative weights (``genpref.cyclic.dynamics``):
         per iteration, the η of the exact step closest to the measured one (under the oracle's payoff),
@@ -530,7 +543,9 @@ class NashRun:
             g = m @ now
             realised.append(effective_eta(now, after, update_direction(g, previous, a.update_rule)))
             previous = g
-        ref = reference(game.matrix, distributions[0], method, eta, a.iterations, a.update_rule, a.prompts, a.k)
+        ref = reference(
+            game.matrix, distributions[0], method, eta, a.iterations, a.update_rule, a.prompts, a.k
+        )
         return {"effective_eta": realised, "perfect_mwu": ref}
 
 

@@ -21,6 +21,7 @@ class SelfPlayItem:
     ref_logp: float  # log π_t(y|x) recorded during generation (T = 1)
     target: float  # SPPO: P̂ − ½; GPO: s(y ≻ π_t)
     prompt_index: int = -1  # which prompt of the iteration (diagnostics group by it)
+    weight: float = 1.0  # loss weight (``weighting: distinct``: 1/n(y), see distinct_response_weights)
 
 
 class SelfPlayRecipe:
@@ -55,7 +56,8 @@ class SelfPlayRecipe:
         logps, counts = model(**self._batch(items, device))  # (N,), (N,)
         ref = torch.tensor([it.ref_logp for it in items], device=device)
         target = torch.tensor([it.target for it in items], device=device)
-        losses = selfplay_square_loss(
+        weight = torch.tensor([it.weight for it in items], device=device, dtype=logps.dtype)
+        losses = weight * selfplay_square_loss(
             logps, ref, target, self.eta, counts if self.length_normalized else None
         )
         stats = {

@@ -118,6 +118,7 @@ def targets(cfg: SelfPlayConfig, judgment: dict) -> list[float]:
 def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list, tokenizer, parent: str):
     """Training rows with their targets, and the iteration's η (``cfg.eta``, or from the target scale
     with ``target_nats``). Returns (items, stage key, summary: η, target distribution, SPPO/GPO agreement)."""
+    from genpref.losses.selfplay import selfplay_weights
     from genpref.selfplay.diagnostics import eta_from_targets, summarize_targets, target_agreement
     from genpref.selfplay.generate import prompt_ids
 
@@ -128,6 +129,7 @@ def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list
             "algorithm": cfg.algorithm,
             "include_self": cfg.include_self,
             "selection": cfg.selection,
+            "weighting": [cfg.weighting, cfg.weight_clip],
             "target_clip": cfg.target_clip,
             "eta": cfg.eta,
             "target_nats": cfg.target_nats,
@@ -154,6 +156,10 @@ def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list
                         "prompt_index": p_index,
                     }
                 )
+        keys = [(r["prompt_index"], tuple(r["token_ids"])) for r in rows]
+        weights = selfplay_weights(cfg.weighting, keys, [r["ref_logp"] for r in rows], cfg.k, cfg.weight_clip)
+        for r, w in zip(rows, weights):
+            r["weight"] = w
         all_targets = [r["target"] for r in rows]
         eta = cfg.eta if cfg.target_nats is None else eta_from_targets(all_targets, cfg.target_nats, cfg.eta)
         write_jsonl(path, rows)
@@ -174,6 +180,7 @@ def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list
             r["ref_logp"],
             r["target"],
             r["prompt_index"],
+            r.get("weight", 1.0),
         )
         for r in read_jsonl(path)
         if r["token_ids"]

@@ -1,0 +1,148 @@
+"""``weighting: distinct``: each distinct response of a prompt counts once in the self-play regression.
+
+Hand values of the weights, their invariants, the property they exist for (on a tabular softmax policy one
+gradient step then moves every sampled response by its target, not by target × sample count), and the
+recipe applying them.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genpref.losses.selfplay import distinct_response_weights, selfplay_square_loss
+
+
+def test_hand_values():
+    # prompt 0: a a a b (n 4, d 2): a → 4/(2·3), b → 4/(2·1); prompt 1: c d all distinct → 1
+    keys = [(0, "a"), (0, "a"), (0, "a"), (0, "b"), (1, "c"), (1, "d")]
+    assert distinct_response_weights(keys) == pytest.approx([2 / 3, 2 / 3, 2 / 3, 2.0, 1.0, 1.0])
+    # the same text under another prompt is another response
+    assert distinct_response_weights([(0, "a"), (1, "a"), (1, "a")]) == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_invariants():
+    g = torch.Generator().manual_seed(0)
+    keys = [
+        (int(p), int(t))
+        for p, t in zip(torch.randint(0, 3, (40,), generator=g), torch.randint(0, 4, (40,), generator=g))
+    ]
+    w = distinct_response_weights(keys)
+    for p in {k[0] for k in keys}:
+        idx = [i for i, k in enumerate(keys) if k[0] == p]
+        assert sum(w[i] for i in idx) == pytest.approx(len(idx))  # a prompt keeps its share of the loss
+        per_response = {}
+        for i in idx:
+            per_response[keys[i]] = per_response.get(keys[i], 0.0) + w[i]
+        assert len(set(round(v, 9) for v in per_response.values())) == 1  # each response counts the same
+    assert distinct_response_weights([(0, i) for i in range(5)]) == [1.0] * 5  # all distinct: unchanged
+
+
+def _step_on_logits(counts: list[int], targets: list[float], weights: list[float]) -> torch.Tensor:
+    """Minus the gradient of the weighted square loss on a tabular softmax's logits at ρ = 0."""
+    z = torch.zeros(len(counts), requires_grad=True)
+    logp = torch.log_softmax(z, 0)
+    which = torch.tensor([c for c, n in enumerate(counts) for _ in range(n)])
+    ref = logp.detach()[which]
+    target = torch.tensor([targets[c] for c in which.tolist()])
+    loss = (torch.tensor(weights) * selfplay_square_loss(logp[which], ref, target, eta=1.0)).mean()
+    loss.backward()
+    return -z.grad
+
+
+def test_distinct_weights_remove_the_replicator_effect():
+    """Samples a×6, b×1, c×1 with targets (0.1, 0.5, −0.6). Per-sample weights move each logit by count ×
+    target (b moves as far as a, though its target is 5× larger); distinct weights move each by its target
+    (up to a common shift, which a softmax ignores), as multiplicative weights asks."""
+    counts, g = [6, 1, 1], [0.1, 0.5, -0.6]
+    keys = [(0, c) for c, n in enumerate(counts) for _ in range(n)]
+    plain = _step_on_logits(counts, g, [1.0] * 8)
+    distinct = _step_on_logits(counts, g, distinct_response_weights(keys))
+    ratio = lambda d: ((d[1] - d[0]) / (g[1] - g[0]), (d[2] - d[0]) / (g[2] - g[0]))  # noqa: E731
+    a, b = ratio(distinct)
+    assert a == pytest.approx(b.item(), rel=1e-5)  # Δz ∝ g: the same slope for every pair
+    a, b = ratio(plain)
+    assert abs(a - b) > 0.1 * abs(a)  # per-sample weights: the slopes differ
+
+
+def test_recipe_multiplies_each_loss_by_its_weight():
+    from genpref.data.encode import Encoded
+    from genpref.selfplay.recipe import SelfPlayItem, SelfPlayRecipe
+
+    class Fixed(torch.nn.Module):
+        def forward(self, **batch):
+            return torch.tensor([-3.0, -3.0]), torch.tensor([2, 2])
+
+    class Tok:
+        pad_token_id = 0
+
+    items = [
+        SelfPlayItem(Encoded([1, 2, 3], 1, False), -4.0, 0.0, 0, weight=0.5),
+        SelfPlayItem(Encoded([1, 2, 4], 1, False), -4.0, 0.0, 0),
+    ]
+    out = SelfPlayRecipe(items, Tok(), eta=1.0, length_normalized=False, packing=False).micro_step(
+        Fixed(), [0, 1], "cpu"
+    )
+    assert out.losses.tolist() == pytest.approx([0.5, 1.0])  # ρ = 1, target 0: (1 − 0)² × weight
+
+
+def test_inverse_propensity_hand_values_and_clip():
+    import math
+
+    from genpref.losses.selfplay import inverse_propensity_weights
+
+    logps = [math.log(p) for p in (0.5, 0.5, 0.25, 0.05)]
+    # raw 1/(Kπ) with K = 4: 0.5, 0.5, 1, 5; mean 1.75
+    assert inverse_propensity_weights(logps, 4) == pytest.approx([2 / 7, 2 / 7, 4 / 7, 20 / 7])
+    # clip 2: raw 0.5, 0.5, 1, 2; mean 1
+    assert inverse_propensity_weights(logps, 4, clip=2.0) == pytest.approx([0.5, 0.5, 1.0, 2.0])
+    # long answers: tiny probabilities (no overflow) all clip, so the weights are the plain ones
+    assert inverse_propensity_weights([-1e4, -350.0, -80.0], 8) == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_inverse_propensity_gives_every_response_the_same_expected_weight():
+    """Over many draws of K samples from π, the weight a response receives per prompt does not depend on
+    its probability (unbiased), where per-sample weights give it K·π."""
+    import numpy as np
+
+    from genpref.losses.selfplay import inverse_propensity_weights
+
+    rng = np.random.default_rng(0)
+    pi, k, prompts = np.array([0.7, 0.2, 0.08, 0.02]), 8, 4000
+    draws = rng.choice(4, size=(prompts, k), p=pi)
+    raw = inverse_propensity_weights(np.log(pi[draws]).ravel().tolist(), k, clip=1e9)
+    total = np.bincount(draws.ravel(), weights=np.asarray(raw), minlength=4) / prompts
+    assert np.allclose(total / total.mean(), 1.0, atol=0.1)  # every response the same, within sampling noise
+    plain = np.bincount(draws.ravel(), minlength=4) / prompts
+    assert plain[0] / plain[3] > 20  # per-sample weights: 0.7 / 0.02 = 35 in expectation
+
+
+def test_selfplay_weights_dispatch():
+    from genpref.losses.selfplay import selfplay_weights
+
+    keys, logps = [(0, "a"), (0, "a"), (0, "b")], [-0.4, -0.4, -1.1]
+    assert selfplay_weights("sample", keys, logps, 3) == [1.0, 1.0, 1.0]
+    assert selfplay_weights("distinct", keys, logps, 3) == pytest.approx([0.75, 0.75, 1.5])
+    with pytest.raises(ValueError, match="weighting"):
+        selfplay_weights("uniform", keys, logps, 3)
+
+
+@pytest.mark.parametrize("weighting", ["sample", "distinct"])
+def test_build_stage_writes_the_weights_the_config_asks_for(tmp_path, weighting):
+    """A prompt whose samples repeat (a, a, a, b): the training rows carry 1/n(y)-weights under
+    ``weighting: distinct`` and weight 1 otherwise; the recipe items read them back."""
+    from tiny_models import tiny_llama
+
+    from genpref.models.backbone import load_tokenizer
+    from genpref.selfplay.config import SelfPlayConfig
+    from genpref.selfplay.generate import Sample
+    from genpref.selfplay.run import build_stage
+
+    tok = load_tokenizer(tiny_llama())
+    a, b = Sample("a", [5, 6], -0.3, True), Sample("b", [7], -1.4, True)
+    p = torch.full((4, 4), 0.5)
+    judgment = {"prob_matrix": p.tolist(), "logit_matrix": torch.logit(p).tolist()}
+    cfg = SelfPlayConfig(k=4, eta=1.0, weighting=weighting)
+    items, _, _ = build_stage(cfg, tmp_path, ["Q"], [[a, a, a, b]], [judgment], tok, "parent")
+    expected = [2 / 3, 2 / 3, 2 / 3, 2.0] if weighting == "distinct" else [1.0] * 4
+    assert [it.weight for it in items] == pytest.approx(expected)
