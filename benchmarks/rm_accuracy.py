@@ -109,6 +109,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work_dir", default=None, help="Where runs go (default: a temporary folder).")
     p.add_argument("--keep_runs", action="store_true", help="Keep each setting's checkpoint folder.")
     p.add_argument("--live_source", action="store_true", help="Workers import genpref from the working tree.")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Read a setting's row from WORK_DIR/NAME.json when an earlier run with the same settings left "
+        "it, instead of training it again (an interrupted benchmark goes on; one more setting joins).",
+    )
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: run one setting
     p.add_argument("--worker_output", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -252,6 +258,7 @@ def run_worker(args: argparse.Namespace) -> None:
         "torch_threads": torch.get_num_threads(),
         "peak_rss_mib": peak_rss_mib(),
         "genpref_source": genpref_source(),
+        "run_settings": comparable_settings(args),
         "data": data["summary"],
     }
     Path(args.worker_output).write_text(json.dumps(out))
@@ -268,6 +275,31 @@ def _cpu_seconds() -> float:
 
 
 # ---------------------------------------------------------------------------------------- parent
+
+
+NOT_COMPARED = {"output", "settings", "worker", "worker_output", "work_dir", "keep_runs", "live_source"}
+NOT_COMPARED |= {"jobs", "threads", "reuse", "quick"}
+"""Arguments that do not change a setting's row (where it goes, how it is scheduled)."""
+
+
+def comparable_settings(args: argparse.Namespace) -> dict:
+    """The arguments a setting's row depends on (stored with the row, checked by ``--reuse``)."""
+    return {k: v for k, v in vars(args).items() if k not in NOT_COMPARED}
+
+
+def check_reusable(row: dict, args: argparse.Namespace, path: Path) -> None:
+    """Stop when a stored row was made with other settings; rows written before settings were stored
+    are accepted with a warning."""
+    stored, now = row.get("run_settings"), comparable_settings(args)
+    if stored is None:
+        print(f"warning: {path} records no settings (an older run); reusing it as is", file=sys.stderr)
+        return
+    changed = {k: (stored.get(k), v) for k, v in now.items() if stored.get(k) != v}
+    if changed:
+        listing = ", ".join(f"{k}: {a!r} then, {b!r} now" for k, (a, b) in sorted(changed.items()))
+        raise SystemExit(
+            f"{path} was made with other settings ({listing}).\n  fix: drop --reuse or delete it"
+        )
 
 
 def snapshot_library(work_dir: Path) -> Path:
@@ -322,6 +354,7 @@ def run_parent(args: argparse.Namespace, argv: list[str] | None) -> dict:
 
     running: dict[str, subprocess.Popen] = {}
     stopping: list[int] = []
+    reused: set[str] = set()
 
     def stop_workers(signum, frame) -> None:  # SIGTERM: stop the workers too, and start no more
         stopping.append(signum)
@@ -335,6 +368,12 @@ def run_parent(args: argparse.Namespace, argv: list[str] | None) -> dict:
         if stopping:
             return name, -stopping[0], 0.0
         out_file = work_dir / f"{name}.json"
+        if args.reuse and out_file.exists():
+            row = json.loads(out_file.read_text())
+            check_reusable(row, args, out_file)
+            print(f"=== {name}: reusing {out_file}", file=sys.stderr, flush=True)
+            reused.add(name)
+            return name, 0, row.get("wall_seconds", row.get("worker_seconds", 0.0))
         print(f"=== {name}: started {time.strftime('%H:%M:%S')}", file=sys.stderr, flush=True)
         start = time.perf_counter()
         command = [sys.executable, __file__, "--output", os.devnull, f"--worker={name}"]
@@ -353,6 +392,7 @@ def run_parent(args: argparse.Namespace, argv: list[str] | None) -> dict:
                 continue
             row = json.loads(out_file.read_text())
             row["wall_seconds"] = seconds
+            row["reused"] = name in reused
             result.setdefault("data", row.pop("data"))
             row.pop("data", None)
             result["rows"].append(row)

@@ -8,8 +8,8 @@ Defaults (`genpref.demo.SELFPLAY_DEFAULTS`): 32 Arena-Hard training prompts (≤
 samples each at temperature 1 (so the KL estimates are exact), ≤ 128 new tokens, every prompt followed
 by the instruction "Answer briefly, in two or three sentences." (answers that finish instead of being
 cut at the cap), η per iteration from the target scale (η · std(target) = 2 nats), AdamW lr 1e-5,
-one epoch per iteration, 2 iterations. Evaluation: the 80 MT-Bench first turns, one response per
-prompt per policy at temperature 0.7, judged by
+one epoch per iteration, 1 iteration (``--iterations 2``: better, in about twice the time). Evaluation:
+the 80 MT-Bench first turns, one response per prompt per policy at temperature 0.7, judged by
 
 * the training judge: the default judge recipe (``configs/rm_judge_gpm_minilm.yaml``: GPM k = 2, τ = 1,
   MiniLM, UltraFeedback train1000 + the arena training prompts), or ``--judge``;

@@ -216,3 +216,24 @@ def test_reference_batches_by_length_but_returns_input_order():
     ]
     torch.testing.assert_close(batched, torch.cat([s for s, _ in single]), rtol=1e-5, atol=1e-5)
     assert counts.tolist() == [n - 3 for n in lengths]
+
+
+def test_reference_with_shared_prompts_equals_full_sequences():
+    """``share_prompt``: each distinct prompt of a batch runs once; the values and their order are the
+    full-sequence ones (three prompts, samples interleaved, batches that split a prompt's samples)."""
+    from genpref.data.encode import Encoded
+    from genpref.policy.model import load_policy
+    from genpref.policy.reference import compute_logps
+
+    lm, tok = load_policy(tiny_llama())
+    g = torch.Generator().manual_seed(1)
+    prompts = [torch.randint(5, 200, (n,), generator=g).tolist() for n in (6, 11, 4)]
+    seqs = [
+        Encoded(prompts[p] + torch.randint(5, 200, (n,), generator=g).tolist(), len(prompts[p]), False)
+        for p, n in [(0, 5), (1, 3), (2, 8), (0, 2), (1, 9), (2, 1), (0, 7), (1, 4)]
+    ]
+    kw = dict(batch_size=3, packing=False, pad_id=tok.pad_token_id, progress=False)
+    plain, plain_counts = compute_logps(lm, seqs, **kw)
+    shared, shared_counts = compute_logps(lm, seqs, share_prompt=True, **kw)
+    torch.testing.assert_close(shared, plain, rtol=1e-5, atol=1e-4)
+    assert shared_counts.tolist() == plain_counts.tolist() == [5, 3, 8, 2, 9, 1, 7, 4]

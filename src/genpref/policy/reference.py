@@ -19,9 +19,9 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from genpref.data.encode import Encoded
-from genpref.policy.logprobs import completion_logps
+from genpref.policy.logprobs import completion_logps, shared_prompt_logps
 from genpref.policy.model import checkpoint_fingerprint, weights_fingerprint
-from genpref.policy.sequences import make_batch
+from genpref.policy.sequences import make_batch, shared_prompt_groups
 
 log = logging.getLogger("genpref")
 
@@ -45,16 +45,24 @@ def compute_logps(
     pad_id: int,
     dtype: torch.dtype = torch.float32,
     progress: bool = True,
+    share_prompt: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed completion log-probs (N,) and completion token counts (N,) of each sequence.
 
     The sequences are batched in order of length (each value is per sequence, so the order is free):
     padded batches then hold sequences of similar length and spend little compute on padding.
+    ``share_prompt``: sequences of the same prompt are batched together and each distinct prompt of a
+    batch runs once (``policy.logprobs.shared_prompt_logps``; self-play's K samples per prompt), which
+    ignores ``packing``.
     """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i].input_ids))
+    if share_prompt:  # a prompt's sequences side by side, shortest prompts first
+        key = lambda i: (seqs[i].prompt_len, seqs[i].input_ids[: seqs[i].prompt_len], len(seqs[i].input_ids))  # noqa: E731
+    else:
+        key = lambda i: len(seqs[i].input_ids)  # noqa: E731
+    order = sorted(range(len(seqs)), key=key)
     sums = torch.zeros(len(seqs), dtype=torch.float32)
     counts = torch.zeros(len(seqs), dtype=torch.long)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
@@ -62,9 +70,14 @@ def compute_logps(
         range(0, len(seqs), batch_size), desc="reference log-probs", disable=not progress, leave=False
     ):
         chunk = order[start : start + batch_size]
-        batch = make_batch([seqs[i] for i in chunk], packing=packing, pad_id=pad_id, device=device)
         with autocast:
-            s, c = completion_logps(model, **batch)
+            if share_prompt:
+                shared = shared_prompt_groups([seqs[i] for i in chunk], pad_id)
+                shared.pop("n_seqs")
+                s, c = shared_prompt_logps(model, **{k: v.to(device) for k, v in shared.items()})
+            else:
+                batch = make_batch([seqs[i] for i in chunk], packing=packing, pad_id=pad_id, device=device)
+                s, c = completion_logps(model, **batch)
         sums[chunk] = s.float().cpu()
         counts[chunk] = c.cpu()
     model.train(was_training)

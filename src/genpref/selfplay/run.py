@@ -273,6 +273,7 @@ def sequence_logps(cfg: SelfPlayConfig, policy_path: str, items: list) -> list[f
         packing=resolve_packing(cfg.engine.packing, lm),
         pad_id=tokenizer.pad_token_id,
         progress=False,
+        share_prompt=cfg.engine.share_prompt,  # each prompt once for its K samples, as in training
     )
     return logps.tolist()
 
