@@ -237,3 +237,15 @@ def test_lora_dropout_conflicts_with_disable_dropout():
     with pytest.raises(ConfigError, match="would be zeroed by train.disable_dropout"):
         TrainConfig(finetune="lora", lora=LoraSettings(dropout=0.1))
     TrainConfig(finetune="lora", lora=LoraSettings(dropout=0.1), disable_dropout=False)  # explicit choice
+
+
+def test_logged_epoch_counts_examples_seen_even_when_max_steps_cuts_the_plan(tmp_path):
+    """epoch = examples trained on / training examples (it read done/len(plan)·epochs, so a run of
+    epochs=100, max_steps=6 logged epoch 100 after six batches)."""
+    cut = rm.train_preference_model_on(_cfg(tmp_path / "cut", epochs=100, max_steps=6), DATA)
+    epochs = [r["epoch"] for r in read_metrics(cut.metrics_path) if "epoch" in r]
+    assert len(epochs) == 6 and epochs == pytest.approx([epochs[0] * s for s in range(1, 7)], abs=1e-5)
+    assert epochs[0] == pytest.approx(4 / len(DATA), rel=0.25)  # batch 4 of ~48 rows (eval rows held out)
+    full = rm.train_preference_model_on(_cfg(tmp_path / "full", epochs=2), DATA)
+    last = [r["epoch"] for r in read_metrics(full.metrics_path) if "epoch" in r][-1]
+    assert last == pytest.approx(2.0, abs=0.1)

@@ -332,10 +332,12 @@ def run_loop(
         total=len(plan), initial=start, desc=desc, disable=not (train.progress and acc.is_main_process)
     )
     window: dict[str, float] = {}
+    seen = sum(len(m) for planned in plan[:start] for m in planned)  # examples trained on: epoch = seen / n
     with _stop_on_signals() as stop:
         for step in range(start, len(plan)):
             model.train()
             micro_batches = plan[step]
+            seen += sum(len(m) for m in micro_batches)
             n_rows = recipe.rows_per_example * sum(len(m) for m in micro_batches)
             sums: dict[str, Tensor] = {}
             for m_idx, global_idx in enumerate(micro_batches):
@@ -387,7 +389,7 @@ def run_loop(
                     **means,
                     lr=scheduler.get_last_lr()[0],
                     grad_norm=grad_norm,
-                    epoch=done / len(plan) * train.epochs,
+                    epoch=seen / n_examples,  # not done/len(plan)·epochs: max_steps may cut the plan
                 )
                 window = {}
             if train.eval_every and done % train.eval_every == 0 and done < len(plan):
