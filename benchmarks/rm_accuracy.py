@@ -373,7 +373,7 @@ def run_parent(args: argparse.Namespace, argv: list[str] | None) -> dict:
             check_reusable(row, args, out_file)
             print(f"=== {name}: reusing {out_file}", file=sys.stderr, flush=True)
             reused.add(name)
-            return name, 0, row.get("wall_seconds", row.get("worker_seconds", 0.0))
+            return name, 0, row.get("worker_seconds", 0.0)
         print(f"=== {name}: started {time.strftime('%H:%M:%S')}", file=sys.stderr, flush=True)
         start = time.perf_counter()
         command = [sys.executable, __file__, "--output", os.devnull, f"--worker={name}"]

@@ -280,8 +280,7 @@ def test_shared_prompt_logps_equal_full_sequences_in_value_and_gradient():
     batch = shared_prompt_groups(seqs, tok.pad_token_id)
     assert batch["prompt_ids"].shape[0] == 2 and batch["group"].tolist() == [0, 1, 0, 1]
     assert batch["prompt_mask"].tolist() == [[1] * 5, [1, 1, 0, 0, 0]]  # the short prompt is right-padded
-    n_seqs = batch.pop("n_seqs")
-    shared, counts = PolicyLogps(model, 1024)(shared=batch, n_seqs=n_seqs)
+    shared, counts = PolicyLogps(model, 1024)(shared=batch)
     shared.sum().backward()
     assert torch.equal(counts, full_counts) and counts.tolist() == [3, 2, 4, 1]
     assert torch.allclose(shared, full, atol=1e-4)

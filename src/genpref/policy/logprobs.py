@@ -211,9 +211,8 @@ def shared_prompt_logps(
         past_key_values=cache,
         use_cache=True,
     )
-    last_prompt_state = prompt_out.last_hidden_state[group, prompt_len - 1][
-        :, None
-    ]  # (S, 1, H): predicts y_0
+    # (S, 1, H): the last prompt state of each sequence's prompt, which predicts y_0
+    last_prompt_state = prompt_out.last_hidden_state[group, prompt_len - 1][:, None]
     states = torch.cat([last_prompt_state, out.last_hidden_state[:, :-1]], dim=1)  # (S, C, H): predict y_t
     scored = completion_mask.bool()  # (S, C)
     logp = token_logps(states[scored], base.get_output_embeddings(), completion_ids[scored], chunk)  # (N,)
@@ -239,9 +238,8 @@ class PolicyLogps(nn.Module):
         n_seqs=None,
         shared=None,
     ):
-        if (
-            shared is not None
-        ):  # sequences with their prompts batched once (policy.sequences.shared_prompt_groups)
+        # shared: sequences with their prompts batched once (policy.sequences.shared_prompt_groups)
+        if shared is not None:
             return shared_prompt_logps(self.lm, **shared, chunk=self.chunk)
         return completion_logps(
             self.lm, input_ids, completion_mask, position_ids, attention_mask, seq_index, n_seqs, self.chunk

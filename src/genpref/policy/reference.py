@@ -72,9 +72,9 @@ def compute_logps(
         chunk = order[start : start + batch_size]
         with autocast:
             if share_prompt:
-                shared = shared_prompt_groups([seqs[i] for i in chunk], pad_id)
-                shared.pop("n_seqs")
-                s, c = shared_prompt_logps(model, **{k: v.to(device) for k, v in shared.items()})
+                s, c = shared_prompt_logps(
+                    model, **shared_prompt_groups([seqs[i] for i in chunk], pad_id, device)
+                )
             else:
                 batch = make_batch([seqs[i] for i in chunk], packing=packing, pad_id=pad_id, device=device)
                 s, c = completion_logps(model, **batch)

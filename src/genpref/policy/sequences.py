@@ -72,12 +72,13 @@ def resolve_packing(setting: bool | str, model) -> bool:
     return getattr(base.config, "_attn_implementation", None) in VARLEN_ATTENTION
 
 
-def shared_prompt_groups(seqs: Sequence[Encoded], pad_id: int) -> dict[str, Tensor | int]:
-    """Sequences with their distinct prompts batched once, for ``policy.logprobs.shared_prompt_logps``.
+def shared_prompt_groups(seqs: Sequence[Encoded], pad_id: int, device=None) -> dict[str, Tensor]:
+    """Sequences with their distinct prompts batched once, for ``policy.logprobs.shared_prompt_logps``
+    (which returns one value per sequence, in order, so no sequence count is needed).
 
     Returns ``{"prompt_ids": (G, P), "prompt_mask": (G, P)`` (the G distinct prompts, right-padded),
     ``"completion_ids": (S, C), "completion_mask": (S, C)`` (every sequence's completion, right-padded,
-    in the order of ``seqs``), ``"group": (S,)`` (the prompt row of each sequence), ``"n_seqs": S}``.
+    in the order of ``seqs``), ``"group": (S,)}`` (the prompt row of each sequence), on ``device``.
     """
     index: dict[tuple[int, ...], int] = {}
     group = [index.setdefault(tuple(s.input_ids[: s.prompt_len]), len(index)) for s in seqs]
@@ -95,14 +96,14 @@ def shared_prompt_groups(seqs: Sequence[Encoded], pad_id: int) -> dict[str, Tens
 
     prompt_ids, prompt_mask = right_padded(prompts)
     completion_ids, completion_mask = right_padded(comps)
-    return {
+    batch = {
         "prompt_ids": prompt_ids,
         "prompt_mask": prompt_mask,
         "completion_ids": completion_ids,
         "completion_mask": completion_mask,
         "group": torch.tensor(group, dtype=torch.long),
-        "n_seqs": len(seqs),
     }
+    return {k: v.to(device) for k, v in batch.items()} if device is not None else batch
 
 
 def make_batch(seqs: Sequence[Encoded], *, packing: bool, pad_id: int, device=None) -> dict:

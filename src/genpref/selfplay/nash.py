@@ -343,16 +343,15 @@ class NashRun:
 
     def selfplay_step(self, method: str, lm, judge, prompts, samples, previous, folder: Path) -> dict:
         from genpref.data.encode import Encoded
-        from genpref.losses.selfplay import selfplay_weights
         from genpref.selfplay.generate import prompt_ids
         from genpref.selfplay.recipe import SelfPlayItem
-        from genpref.selfplay.run import train_on_items
+        from genpref.selfplay.run import loss_weights, train_on_items
         from genpref.train.loop import start_run
         from genpref.train.run_dir import claim_run_dir
 
-        a, eta = self.args, self.eta(method)
+        eta = self.eta(method)
         cfg = self.selfplay_config(method, eta)
-        items, all_targets = [], []
+        items = []
         for i, (prompt, ss) in enumerate(zip(prompts, samples)):
             prev = [s.text for s in previous[i]] if previous is not None else None
             g = self.targets(method, judge, prompt, [s.text for s in ss], prev)
@@ -360,15 +359,14 @@ class NashRun:
             for s, target in zip(ss, g):
                 if s.token_ids:
                     items.append(SelfPlayItem(Encoded(ids + s.token_ids, len(ids), False), s.logp, target, i))
-                    all_targets.append(target)
-        keys = [(it.prompt_index, tuple(it.seq.input_ids)) for it in items]
-        weights = selfplay_weights(a.weighting, keys, [it.ref_logp for it in items], a.k, a.weight_clip)
-        for it, w in zip(items, weights):
+        drawn = [(it.prompt_index, it.seq.input_ids[it.seq.prompt_len :], it.ref_logp) for it in items]
+        for it, w in zip(items, loss_weights(cfg, drawn)):
             it.weight = w
         with claim_run_dir(folder, resume=False, overwrite=True):
             acc, _ = start_run({"method": method, "eta": eta}, cfg.train, folder, resume=False)
             result = train_on_items(cfg, acc, lm, self.tokenizer, items, folder, None, save_final=False)
-        return {"steps": result.steps, "eta": eta, "target_abs_mean": float(np.mean(np.abs(all_targets)))}
+        target_abs_mean = float(np.mean([abs(it.target) for it in items]))
+        return {"steps": result.steps, "eta": eta, "target_abs_mean": target_abs_mean}
 
     def eta(self, method: str) -> float:
         """The self-play loop's η for ``method`` (gpo, sppo or bt_reward)."""
@@ -383,7 +381,9 @@ class NashRun:
         return SelfPlayConfig(
             algorithm="sppo" if method == "sppo" else "gpo",
             eta=eta,
+            k=a.k,
             weighting=a.weighting,
+            weight_clip=a.weight_clip,
             optim=OptimConfig(
                 name=a.optimizer,
                 lr=a.lr,

@@ -47,9 +47,7 @@ class SelfPlayRecipe:
         seqs, pad_id = [it.seq for it in items], self.tokenizer.pad_token_id
         if not self.share_prompt:
             return make_batch(seqs, packing=self.packing, pad_id=pad_id, device=device)
-        batch = shared_prompt_groups(seqs, pad_id)
-        batch.pop("n_seqs")  # the shared path returns one result per sequence, in order
-        return {"shared": {k: v.to(device) for k, v in batch.items()}}
+        return {"shared": shared_prompt_groups(seqs, pad_id, device)}
 
     def micro_step(self, model, indices: list[int], device) -> StepResult:
         items = [self.items[i] for i in indices]

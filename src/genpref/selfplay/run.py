@@ -115,10 +115,19 @@ def targets(cfg: SelfPlayConfig, judgment: dict) -> list[float]:
     return selfplay_target(matrix, cfg.algorithm, cfg.include_self, cfg.target_clip).tolist()
 
 
+def loss_weights(cfg: SelfPlayConfig, samples: list[tuple[int, list[int], float]]) -> list[float]:
+    """Per-sample loss weights by ``cfg.weighting`` (``genpref.losses.selfplay.selfplay_weights``) of
+    (prompt index, response token ids, log π_t) triples; the same response means the same prompt index
+    and token ids."""
+    from genpref.losses.selfplay import selfplay_weights
+
+    keys = [(p, tuple(ids)) for p, ids, _ in samples]
+    return selfplay_weights(cfg.weighting, keys, [lp for _, _, lp in samples], cfg.k, cfg.weight_clip)
+
+
 def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list, tokenizer, parent: str):
     """Training rows with their targets, and the iteration's η (``cfg.eta``, or from the target scale
     with ``target_nats``). Returns (items, stage key, summary: η, target distribution, SPPO/GPO agreement)."""
-    from genpref.losses.selfplay import selfplay_weights
     from genpref.selfplay.diagnostics import eta_from_targets, summarize_targets, target_agreement
     from genpref.selfplay.generate import prompt_ids
 
@@ -156,8 +165,7 @@ def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list
                         "prompt_index": p_index,
                     }
                 )
-        keys = [(r["prompt_index"], tuple(r["token_ids"])) for r in rows]
-        weights = selfplay_weights(cfg.weighting, keys, [r["ref_logp"] for r in rows], cfg.k, cfg.weight_clip)
+        weights = loss_weights(cfg, [(r["prompt_index"], r["token_ids"], r["ref_logp"]) for r in rows])
         for r, w in zip(rows, weights):
             r["weight"] = w
         all_targets = [r["target"] for r in rows]

@@ -337,8 +337,9 @@ def run_loop(
         for step in range(start, len(plan)):
             model.train()
             micro_batches = plan[step]
-            seen += sum(len(m) for m in micro_batches)
-            n_rows = recipe.rows_per_example * sum(len(m) for m in micro_batches)
+            examples = sum(len(m) for m in micro_batches)
+            seen += examples
+            n_rows = recipe.rows_per_example * examples
             sums: dict[str, Tensor] = {}
             for m_idx, global_idx in enumerate(micro_batches):
                 last = m_idx == len(micro_batches) - 1
