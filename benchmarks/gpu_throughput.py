@@ -69,6 +69,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup_steps", type=int, default=3, help="Steps left out of the steady rate.")
     p.add_argument("--settings", default=",".join(SETTINGS), help=f"Comma-separated subset of {SETTINGS}.")
     p.add_argument("--profile", action="store_true", help="Kernel profile of one genpref step.")
+    p.add_argument(
+        "--attention",
+        default="auto",
+        choices=("auto", "sdpa", "eager", "flex_attention", "flash_attention_2", "flash_attention_3"),
+        help="genpref's policy.attention (flex/flash attention: packed, padding-free batches; CUDA only for flex).",
+    )
+    p.add_argument("--compile", action="store_true", help="genpref's engine.compile (torch.compile the decoder).")
     p.add_argument("--work_dir", default=None, help="Model, caches and runs (default: a temporary folder).")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--worker_output", default=None, help=argparse.SUPPRESS)
@@ -141,7 +148,7 @@ def _run_genpref(args: argparse.Namespace, model_dir: Path, work: Path) -> dict:
     from genpref.train.po_config import EngineConfig, LossConfig, PolicyConfig, POTrainConfig
 
     examples, _ = _examples(args.n_pairs, args.max_length)
-    lm, tokenizer = load_policy(str(model_dir))
+    lm, tokenizer = load_policy(str(model_dir), attention=args.attention)
     po.load_policy = lambda *a, **k: (lm, tokenizer)  # loading stays outside the timing
     marks: dict = {"steps": [], "reference": [], "save": []}
     items_seen: list = []
@@ -168,9 +175,11 @@ def _run_genpref(args: argparse.Namespace, model_dir: Path, work: Path) -> dict:
         marks["steps"].append(_sync(args.device)) or step(self, *a)
     )
     cfg = POTrainConfig(
-        policy=PolicyConfig(model=str(model_dir), max_length=args.max_length),
+        policy=PolicyConfig(model=str(model_dir), max_length=args.max_length, attention=args.attention),
         loss=LossConfig(name="dpo", beta=0.1),
-        engine=EngineConfig(reference_dtype=args.precision, cache_dir=str(work / "genpref_cache")),
+        engine=EngineConfig(
+            reference_dtype=args.precision, cache_dir=str(work / "genpref_cache"), compile=args.compile
+        ),
         optim=OptimConfig(lr=5e-7, warmup_ratio=0.1),
         train=TrainConfig(batch_size=args.batch_size, precision=args.precision, progress=False, log_every=1),
         output_dir=str(work / "genpref_run"),
@@ -371,7 +380,8 @@ def main(argv: list[str] | None = None) -> dict:
     passed = ["--device", args.device, "--size", args.size, "--precision", args.precision, "--n_pairs",
               str(args.n_pairs), "--max_length", str(args.max_length), "--batch_size", str(args.batch_size),
               "--warmup_steps", str(args.warmup_steps), "--work_dir", str(work), "--output", args.output,
-              *(["--profile"] if args.profile else [])]  # fmt: skip
+              "--attention", args.attention, *(["--profile"] if args.profile else []),
+              *(["--compile"] if args.compile else [])]  # fmt: skip
     for name in settings:
         out_file = work / f"{name}.json"
         print(f"[gpu_throughput] running {name} ...", flush=True)

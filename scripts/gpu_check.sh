@@ -6,7 +6,7 @@
 #   on the GPU machine:    bash scripts/gpu_check.sh               # carry: [".whl", ".gpucarry"]; ends within 7 min
 #
 # It installs the carried wheels into /tmp/site, runs benchmarks/gpu_throughput.py (1B Llama, bf16) and the
-# CUDA-sensitive tests, and writes everything under $OUT (or ./gpu_check_out). The SmolLM2 GGUF package
+# CUDA-sensitive tests, then genpref with flex attention, and writes everything under $OUT (or ./gpu_check_out). The SmolLM2 GGUF package
 # (~100 MB) is not carried: the converted tokenizer files are (the benchmark and tests need no SmolLM2 weights).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,12 +43,16 @@ export PYTHONPATH="$PWD/src:$PWD/benchmarks:/tmp/site" GENPREF_CACHE="$PWD/.gpuc
   CUDA_CACHE_PATH=/tmp/nv
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$out/gpu.txt"
 # 1. the benchmark (about 4 minutes on an H200 at this size)
-timeout 270 python3 benchmarks/gpu_throughput.py --device cuda --size 1b --n_pairs 256 --max_length 512 \
+timeout 240 python3 benchmarks/gpu_throughput.py --device cuda --size 1b --n_pairs 256 --max_length 512 \
   --batch_size 8 --profile --work_dir /tmp/gpu_bench --output "$out/gpu_throughput.json" 2>&1 | tee "$out/bench.log"
 # 2. the CUDA-sensitive tests (placement, precision, resume, judge, cache key, tokenizer)
-timeout 120 python3 -m pytest -q -x -p no:cacheprovider tests/test_device.py tests/test_logprobs_precision.py \
+timeout 100 python3 -m pytest -q -x -p no:cacheprovider tests/test_device.py tests/test_logprobs_precision.py \
   tests/test_reference_cache_key.py tests/test_smollm_tokens.py \
   "tests/test_po_train.py::test_live_reference_matches_precomputed" \
   "tests/test_po_train.py::test_resume_equals_uninterrupted" \
   "tests/test_selfplay.py::test_judge_stage_saves_logits_whose_sigmoid_is_the_probability" \
   2>&1 | tee "$out/tests.log"
+# 3. genpref alone with packed flex attention (padding-free, no extra package): its speed and CUDA backward
+timeout 80 python3 benchmarks/gpu_throughput.py --device cuda --size 1b --n_pairs 128 --max_length 512 \
+  --batch_size 8 --settings genpref --attention flex_attention --work_dir /tmp/gpu_bench \
+  --output "$out/gpu_throughput_flex.json" 2>&1 | tee "$out/bench_flex.log"

@@ -221,12 +221,23 @@ def shared_prompt_logps(
     return sums, scored.sum(-1)
 
 
+def compile_decoder(model: nn.Module) -> None:
+    """``torch.compile`` the decoder of a causal LM (or of a peft wrapper) in place, with dynamic shapes
+    (``engine.compile``). The LM head stays eager: only completion states reach it, through the chunked
+    autograd function above, whose loop over chunks would recompile per chunk count."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    decoder = base.get_decoder() if hasattr(base, "get_decoder") else base.model
+    decoder.compile(dynamic=True)
+
+
 class PolicyLogps(nn.Module):
     """Wraps a causal LM so that DDP/FSDP see one forward: batch → (summed completion log-probs, counts)."""
 
-    def __init__(self, lm: nn.Module, chunk: int) -> None:
+    def __init__(self, lm: nn.Module, chunk: int, compile: bool = False) -> None:
         super().__init__()
         self.lm, self.chunk = lm, chunk
+        if compile:
+            compile_decoder(lm)
 
     def forward(
         self,

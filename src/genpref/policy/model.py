@@ -12,17 +12,28 @@ from genpref.errors import ConfigError
 from genpref.models.backbone import BUILTIN_BACKBONES, load_tokenizer, resolve_backbone
 
 
-def load_policy(name_or_path: str, *, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False):
-    """(causal LM, tokenizer) from a built-in name, a local folder or a hub id."""
+def load_policy(
+    name_or_path: str,
+    *,
+    dtype: torch.dtype = torch.float32,
+    trust_remote_code: bool = False,
+    attention: str = "auto",
+):
+    """(causal LM, tokenizer) from a built-in name, a local folder or a hub id.
+
+    ``attention``: transformers' ``attn_implementation`` (``PolicyConfig.attention``; auto: its default).
+    """
     from transformers import AutoModelForCausalLM
 
     path = resolve_backbone(name_or_path)
+    extra = {} if attention == "auto" else {"attn_implementation": attention}
     try:
         model = AutoModelForCausalLM.from_pretrained(
             path,
             dtype=dtype,
             trust_remote_code=trust_remote_code,
             use_safetensors=True,  # never unpickle weights
+            **extra,
         )
         tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
     except OSError as exc:

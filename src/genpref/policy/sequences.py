@@ -61,11 +61,14 @@ def pad(seqs: Sequence[Encoded], pad_id: int) -> dict[str, Tensor | int | None]:
     }
 
 
-VARLEN_ATTENTION = ("flash_attention_2", "flash_attention_3")
+VARLEN_ATTENTION = ("flash_attention_2", "flash_attention_3", "flex_attention")
+"""Attention implementations whose cost on a packed row is linear in its sequences: flash attention's
+varlen kernels, and flex attention's block mask (transformers builds it from restarting position ids and
+skips every block that lies across two sequences)."""
 
 
 def resolve_packing(setting: bool | str, model) -> bool:
-    """``engine.packing``: True/False as given; "auto" packs only when attention has varlen kernels."""
+    """``engine.packing``: True/False as given; "auto" packs only when attention is varlen (above)."""
     if setting != "auto":
         return bool(setting)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model

@@ -49,7 +49,9 @@ def _generator(cfg: SelfPlayConfig, policy_path: str, sampling=None):
         from genpref.selfplay.vllm_backend import VLLMGenerator
 
         return VLLMGenerator(policy_path, sampling or cfg.sampling)
-    model, tokenizer = load_policy(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
+    model, tokenizer = load_policy(
+        policy_path, trust_remote_code=cfg.policy.trust_remote_code, attention=cfg.policy.attention
+    )
     return TransformersGenerator(place(model, default_device()), tokenizer, sampling or cfg.sampling)
 
 
@@ -201,6 +203,7 @@ def train_stage(
 ) -> tuple[str, str]:
     from genpref.models.lora import apply_lora
     from genpref.policy.model import load_policy
+    from genpref.train.device import check_trainable_attention
     from genpref.train.loop import start_run
 
     config = {
@@ -216,7 +219,10 @@ def train_stage(
     if not stage.done():
         out = folder / "train"
         acc, resume_from = start_run(config, cfg.train, out, resume=True)
-        lm, tokenizer = load_policy(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
+        lm, tokenizer = load_policy(
+            policy_path, trust_remote_code=cfg.policy.trust_remote_code, attention=cfg.policy.attention
+        )
+        check_trainable_attention(lm, acc.device)
         if cfg.train.finetune == "lora":
             lm = apply_lora(lm, cfg.train.lora)
         result = train_on_items(cfg, acc, lm, tokenizer, items, out, resume_from, eta=eta)
@@ -251,7 +257,7 @@ def train_on_items(
         groups = [tuple(it.seq.input_ids[: it.seq.prompt_len]) for it in items]
     return run_loop(
         acc,
-        PolicyLogps(lm, cfg.engine.logprob_chunk),
+        PolicyLogps(lm, cfg.engine.logprob_chunk, compile=cfg.engine.compile),
         recipe,
         len(items),
         train,
@@ -272,7 +278,9 @@ def sequence_logps(cfg: SelfPlayConfig, policy_path: str, items: list) -> list[f
     from genpref.policy.reference import compute_logps
     from genpref.train.device import default_device, place
 
-    lm, tokenizer = load_policy(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
+    lm, tokenizer = load_policy(
+        policy_path, trust_remote_code=cfg.policy.trust_remote_code, attention=cfg.policy.attention
+    )
     lm = place(lm, default_device())
     logps, _ = compute_logps(
         lm,
@@ -473,7 +481,9 @@ def _run_selfplay(cfg: SelfPlayConfig) -> list[dict]:
         with state.main_process_first():
             samples, key = generate_stage(cfg, folder, t, policy_path, prompts, parent)
             judgments, key = judge_stage(cfg, folder, prompts, samples, key, judge)
-            tokenizer = load_tokenizer(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
+            tokenizer = load_tokenizer(
+                policy_path, trust_remote_code=cfg.policy.trust_remote_code, attention=cfg.policy.attention
+            )
             items, key, built = build_stage(cfg, folder, prompts, samples, judgments, tokenizer, key)
         new_path, parent = train_stage(cfg, folder, policy_path, items, key, built["eta"])
         row: dict = {"iteration": t + 1, "eta": built["eta"], "targets": built["targets"]}

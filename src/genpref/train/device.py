@@ -86,3 +86,17 @@ def check_on_device(models: Iterable[tuple[str, torch.nn.Module]], device: torch
                     "  fix: this is a genpref bug (a model created outside accelerator.prepare was not "
                     "placed); please report it with the command you ran"
                 )
+
+
+def check_trainable_attention(model: torch.nn.Module, device: torch.device | str) -> None:
+    """Raise ConfigError when the model's attention cannot train on ``device``: PyTorch's flex attention
+    has no backward pass on CPU (it runs forward there, so reference passes and generation work)."""
+    from genpref.errors import ConfigError
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    attention = getattr(getattr(base, "config", None), "_attn_implementation", None)
+    if attention == "flex_attention" and torch.device(device).type == "cpu":
+        raise ConfigError(
+            "policy.attention=flex_attention cannot train on the CPU: PyTorch's flex attention has no "
+            "backward pass there.\n  fix: policy.attention=auto (sdpa) on a CPU; flex_attention on a GPU"
+        )

@@ -43,7 +43,7 @@ from genpref.policy.logprobs import PolicyLogps, completion_logps
 from genpref.policy.model import load_policy, save_policy
 from genpref.policy.reference import cached_reference_logps
 from genpref.policy.sequences import make_batch, resolve_packing
-from genpref.train.device import check_on_device, place, resolve_precision
+from genpref.train.device import check_on_device, check_trainable_attention, place, resolve_precision
 from genpref.train.loop import StepResult, TrainResult, finish, run_loop, start_run
 from genpref.train.po_config import POTrainConfig
 from genpref.train.run_dir import claim_run
@@ -366,7 +366,10 @@ def _train_policy(
     output_dir = Path(cfg.output_dir)
     acc, resume_from = start_run(cfg, cfg.train, output_dir, cfg.resume)
     torch.manual_seed(cfg.train.seed)
-    lm, tokenizer = load_policy(cfg.policy.model, trust_remote_code=cfg.policy.trust_remote_code)
+    lm, tokenizer = load_policy(
+        cfg.policy.model, trust_remote_code=cfg.policy.trust_remote_code, attention=cfg.policy.attention
+    )
+    check_trainable_attention(lm, acc.device)
     cfg = replace(cfg, engine=replace(cfg.engine, packing=resolve_packing(cfg.engine.packing, lm)))
     tokenize = tokenize_pairs if kind.paired else tokenize_completions
     items, eval_items = (
@@ -389,7 +392,7 @@ def _train_policy(
         _check_live_reference_placement(acc, cfg)
         live = LiveReference(lm, cfg, acc.device, acc.autocast)
     recipe = PreferenceOptimizationRecipe(cfg, items, eval_items, tokenizer, live)
-    model = PolicyLogps(lm, cfg.engine.logprob_chunk)
+    model = PolicyLogps(lm, cfg.engine.logprob_chunk, compile=cfg.engine.compile)
     result = run_loop(
         acc,
         model,

@@ -9,6 +9,9 @@ from genpref.errors import ConfigError
 from genpref.train.config import DataConfig, OptimConfig, TrainConfig
 from genpref.validate import at_least, between, positive, renamed
 
+AttentionName = Literal["auto", "sdpa", "eager", "flex_attention", "flash_attention_2", "flash_attention_3"]
+"""transformers ``attn_implementation`` values genpref accepts (auto: transformers' default)."""
+
 PolicyLossName = Literal[
     "dpo", "ipo", "ipo_sum", "cdpo", "robust", "hinge", "kto", "simpo", "orpo", "sppo", "sppo_hard"
 ]
@@ -26,6 +29,11 @@ class PolicyConfig:
     """Over-long rows: truncate (prompt from the left, then the completion) or drop (both reported)."""
     trust_remote_code: bool = False
     """Allow custom modelling code from the model's repository."""
+    attention: AttentionName = "auto"
+    """transformers' attention implementation: auto (transformers' default, sdpa), sdpa, eager,
+    flex_attention (PyTorch's block-sparse attention, no extra package; with packing it skips every block
+    across sequences, so a packed row costs linear, not quadratic, attention), flash_attention_2/3 (needs
+    the flash-attn package). engine.packing=auto packs with flex and flash attention."""
 
 
 @dataclass
@@ -72,8 +80,12 @@ class EngineConfig:
 
     packing: bool | Literal["auto"] = "auto"
     """Padding-free packing (sequences concatenated, positions restart per sequence). auto: on with
-    flash-attention (varlen kernels, cost linear in tokens), off otherwise — with CPU/sdpa attention a
-    packed row costs attention quadratic in the whole row, more than the padding it saves."""
+    varlen attention (policy.attention flex_attention or flash_attention_2/3: cost linear in tokens),
+    off otherwise — with sdpa/eager attention a packed row costs attention quadratic in the whole row,
+    more than the padding it saves."""
+    compile: bool = False
+    """torch.compile the policy's decoder (dynamic shapes). Pays a compile at the first batches of each
+    new shape; meant for long GPU runs. Values are those of the eager model (tested on CPU)."""
     logprob_chunk: int = 1024
     """Tokens per LM-head chunk (memory O(chunk x vocab))."""
     reference: Literal["precompute", "live"] = "precompute"

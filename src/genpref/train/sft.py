@@ -21,6 +21,7 @@ from genpref.models.lora import apply_lora
 from genpref.policy.logprobs import PolicyLogps
 from genpref.policy.model import load_policy, save_policy
 from genpref.policy.sequences import make_batch, resolve_packing
+from genpref.train.device import check_trainable_attention
 from genpref.train.loop import StepResult, TrainResult, finish, run_loop, start_run
 from genpref.train.po_config import SFTConfig
 from genpref.train.run_dir import claim_run
@@ -79,7 +80,10 @@ def _train_sft(cfg: SFTConfig, output_dir: Path) -> TrainResult:
 
     train, evals = load_train_eval(cfg.data, _load_sft_rows, output_dir, seed=cfg.train.seed)
     acc, resume_from = start_run(cfg, cfg.train, output_dir, cfg.resume)
-    lm, tokenizer = load_policy(cfg.policy.model, trust_remote_code=cfg.policy.trust_remote_code)
+    lm, tokenizer = load_policy(
+        cfg.policy.model, trust_remote_code=cfg.policy.trust_remote_code, attention=cfg.policy.attention
+    )
+    check_trainable_attention(lm, acc.device)
 
     def encode(examples):
         enc = [
@@ -107,7 +111,7 @@ def _train_sft(cfg: SFTConfig, output_dir: Path) -> TrainResult:
         raise ConfigError("train.finetune=frozen trains nothing in a policy.\n  fix: use full or lora")
     if cfg.train.gradient_checkpointing:
         lm.gradient_checkpointing_enable()
-    model = PolicyLogps(lm, cfg.engine.logprob_chunk)
+    model = PolicyLogps(lm, cfg.engine.logprob_chunk, compile=cfg.engine.compile)
     result = run_loop(
         acc, model, recipe, len(recipe.seqs), cfg.train, cfg.optim, output_dir, resume_from, desc="sft"
     )
