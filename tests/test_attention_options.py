@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import tiny_llama
 
 from genpref.data.encode import Encoded
 from genpref.errors import ConfigError
@@ -16,7 +17,6 @@ from genpref.policy.logprobs import PolicyLogps, completion_logps
 from genpref.policy.model import load_policy
 from genpref.policy.sequences import make_batch, resolve_packing
 from genpref.train.device import check_trainable_attention
-from tiny_models import tiny_llama
 
 SEQS = [  # (token ids, prompt length): different lengths, so the padded batch has padding
     (list(range(5, 12)), 3),

@@ -72,16 +72,19 @@ def test_targets_sppo_gpo_and_optimistic_by_hand():
     run = NashRun(NashBenchArgs(games=["pets"]))
     judge = _FakeJudge()
     # K = 2 samples a, b: GPO target of a = mean(0, 2) = 1; SPPO: mean(½, σ(2)) − ½
-    assert run.targets("gpo", judge, "x", ["a", "b"], None) == pytest.approx([1.0, -1.0])
+    g, prob = run.targets("gpo", judge, "x", ["a", "b"], None)
+    assert g == pytest.approx([1.0, -1.0])
     sig = float(torch.sigmoid(torch.tensor(2.0)))
-    assert run.targets("sppo", judge, "x", ["a", "b"], None) == pytest.approx(
+    assert torch.tensor(prob).flatten().tolist() == pytest.approx([0.5, sig, 1 - sig, 0.5])  # their P matrix
+    assert run.targets("sppo", judge, "x", ["a", "b"], None)[0] == pytest.approx(
         [sig / 2 - 0.25, 0.25 - sig / 2]
     )
     # optimistic: 2 g_t − g_{t−1}; previous samples (b, b): g_{t−1}(a) = 2, g_{t−1}(b) = 0
     run.args.update_rule = "optimistic"
-    assert run.targets("gpo", judge, "x", ["a", "b"], ["b", "b"]) == pytest.approx([2 * 1 - 2, 2 * -1 - 0])
+    g, prob = run.targets("gpo", judge, "x", ["a", "b"], ["b", "b"])
+    assert g == pytest.approx([2 * 1 - 2, 2 * -1 - 0]) and len(prob) == 2  # P of the current samples only
     run.args.update_rule = "mwu"
-    assert run.targets("gpo", judge, "x", ["a", "b"], ["b", "b"]) == pytest.approx([1.0, -1.0])
+    assert run.targets("gpo", judge, "x", ["a", "b"], ["b", "b"])[0] == pytest.approx([1.0, -1.0])
 
 
 def test_unknown_game_or_method_is_a_clear_error():

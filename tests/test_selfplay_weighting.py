@@ -125,9 +125,44 @@ def test_selfplay_weights_dispatch():
     assert selfplay_weights("distinct", keys, logps, 3) == pytest.approx([0.75, 0.75, 1.5])
     with pytest.raises(ValueError, match="weighting"):
         selfplay_weights("uniform", keys, logps, 3)
+    # judged_distinct: the judge puts all three in one class -> each sample 1/3 of the prompt's weight 3
+    assert selfplay_weights("judged_distinct", keys, logps, 3, judge_classes=[0, 0, 0]) == pytest.approx(
+        [1.0, 1.0, 1.0]
+    )
+    assert selfplay_weights("judged_distinct", keys, logps, 3, judge_classes=[0, 1, 1]) == pytest.approx(
+        [1.5, 0.75, 0.75]
+    )
+    with pytest.raises(ValueError, match="one judge class per sample"):
+        selfplay_weights("judged_distinct", keys, logps, 3)
 
 
-@pytest.mark.parametrize("weighting", ["sample", "distinct"])
+def test_judge_equivalence_classes_by_hand():
+    from genpref.losses.selfplay import judge_equivalence_classes
+
+    # the docstring's example: rows 0 and 1 differ by at most 0.02, row 2 by at least 0.4
+    p = [[0.5, 0.5, 0.9], [0.5, 0.5, 0.88], [0.1, 0.12, 0.5]]
+    assert judge_equivalence_classes(p, 0.05) == [0, 0, 1]
+    assert judge_equivalence_classes(p, 0.01) == [0, 1, 2]  # 0.02 apart: distinct at a tighter tolerance
+    # transitive closure: 0 ~ 1 (0.04) and 1 ~ 2 (0.04), though 0 and 2 differ by 0.08
+    chain = [[0.5, 0.5, 0.5, 0.1], [0.5, 0.5, 0.5, 0.14], [0.5, 0.5, 0.5, 0.18], [0.9, 0.86, 0.82, 0.5]]
+    assert judge_equivalence_classes(chain, 0.05) == [0, 0, 0, 1]
+    # ids in order of first appearance
+    assert judge_equivalence_classes([[0.5, 0.9, 0.5], [0.1, 0.5, 0.1], [0.5, 0.9, 0.5]], 0.05) == [0, 1, 0]
+
+
+def test_judged_distinct_reads_classes_off_the_oracle_game():
+    """With the exact game as judge, the judge's classes of π's answers are the game's categories, though
+    the texts differ (the rule that reads the category is never consulted)."""
+    from genpref.cyclic.games import GAMES
+    from genpref.losses.selfplay import judge_equivalence_classes
+    from genpref.selfplay.nash import OracleJudge
+
+    texts = ["dog.", " Dog!", "fish", "tuna", "a fish.", "Cats"]
+    prob = OracleJudge(GAMES["pets_weighted"]).rank("Q", texts).prob_matrix
+    assert judge_equivalence_classes(prob, 0.05) == [0, 0, 1, 2, 1, 3]
+
+
+@pytest.mark.parametrize("weighting", ["sample", "distinct", "judged_distinct"])
 def test_build_stage_writes_the_weights_the_config_asks_for(tmp_path, weighting):
     """A prompt whose samples repeat (a, a, a, b): the training rows carry 1/n(y)-weights under
     ``weighting: distinct`` and weight 1 otherwise; the recipe items read them back."""
@@ -140,9 +175,15 @@ def test_build_stage_writes_the_weights_the_config_asks_for(tmp_path, weighting)
 
     tok = load_tokenizer(tiny_llama())
     a, b = Sample("a", [5, 6], -0.3, True), Sample("b", [7], -1.4, True)
+    # the judge: sample 0 beats every other with 0.8, the rest tie, so its classes are {0}, {1, 2, 3}
     p = torch.full((4, 4), 0.5)
+    p[0, 1:], p[1:, 0] = 0.8, 0.2
     judgment = {"prob_matrix": p.tolist(), "logit_matrix": torch.logit(p).tolist()}
     cfg = SelfPlayConfig(k=4, eta=1.0, weighting=weighting)
     items, _, _ = build_stage(cfg, tmp_path, ["Q"], [[a, a, a, b]], [judgment], tok, "parent")
-    expected = [2 / 3, 2 / 3, 2 / 3, 2.0] if weighting == "distinct" else [1.0] * 4
+    expected = {
+        "distinct": [2 / 3, 2 / 3, 2 / 3, 2.0],  # texts a, a, a, b
+        "judged_distinct": [2.0, 2 / 3, 2 / 3, 2 / 3],  # judge classes 0, 1, 1, 1
+        "sample": [1.0] * 4,
+    }[weighting]
     assert [it.weight for it in items] == pytest.approx(expected)

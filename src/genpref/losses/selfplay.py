@@ -109,6 +109,42 @@ def distinct_response_weights(keys: list) -> list[float]:
     return [samples[k[0]] / (distinct[k[0]] * multiplicity[k]) for k in keys]
 
 
+def judge_equivalence_classes(prob_matrix, tolerance: float = 0.05) -> list[int]:
+    """Which of a prompt's K samples are one response *to the judge*: the classes of the relation
+    "rows i and j of P differ by at most ``tolerance`` in every column", closed transitively.
+
+    Two samples the judge cannot tell apart (each is as likely to beat every other sample, and they tie)
+    are the same strategy of the preference game, however their texts differ ("Fish.", " fish!", "A
+    fish"); ``weighting: judged_distinct`` counts each class once, as ``distinct`` counts each text once.
+    Uses only the judge's matrix, so it needs no rule about the answers.
+
+    Args:
+        prob_matrix: (K, K) P(y_i ≻ y_j), any nested sequence or tensor.
+        tolerance: the largest difference, in probability, between rows of one class.
+    Returns:
+        (K,) class ids, numbered from 0 in order of first appearance.
+
+    Example: P rows (½, ½, .9), (½, ½, .88), (.1, .12, ½) with tolerance 0.05: samples 0 and 1 differ by
+    at most 0.02, sample 2 by at least 0.4 from both: classes (0, 0, 1).
+    """
+    import torch
+
+    p = torch.as_tensor(prob_matrix, dtype=torch.float64)  # (K, K)
+    close = (p[:, None, :] - p[None, :, :]).abs().amax(-1) <= tolerance  # (K, K) rows i, j within tolerance
+    parent = list(range(p.shape[0]))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in close.nonzero().tolist():
+        parent[root(i)] = root(j)
+    ids: dict[int, int] = {}
+    return [ids.setdefault(root(i), len(ids)) for i in range(p.shape[0])]
+
+
 def inverse_propensity_weights(reference_logps: list[float], k: int, clip: float = 10.0) -> list[float]:
     """Per-sample loss weights w ∝ min(1 / (K · π_t(y|x)), clip), rescaled to average 1.
 
@@ -137,15 +173,27 @@ def inverse_propensity_weights(reference_logps: list[float], k: int, clip: float
 
 
 def selfplay_weights(
-    weighting: str, keys: list, reference_logps: list[float], k: int, clip: float = 10.0
+    weighting: str,
+    keys: list,
+    reference_logps: list[float],
+    k: int,
+    clip: float = 10.0,
+    judge_classes: list[int] | None = None,
 ) -> list[float]:
     """(N,) loss weights by ``weighting``: ``"sample"`` (all 1), ``"distinct"``
-    (:func:`distinct_response_weights` of ``keys``) or ``"inverse_propensity"``
-    (:func:`inverse_propensity_weights` of ``reference_logps``)."""
+    (:func:`distinct_response_weights` of ``keys``), ``"judged_distinct"`` (the same with each sample's
+    :func:`judge_equivalence_classes` id, ``judge_classes``, in place of its text) or
+    ``"inverse_propensity"`` (:func:`inverse_propensity_weights` of ``reference_logps``)."""
     if weighting == "sample":
         return [1.0] * len(keys)
     if weighting == "distinct":
         return distinct_response_weights(keys)
+    if weighting == "judged_distinct":
+        if judge_classes is None or len(judge_classes) != len(keys):
+            raise ValueError("weighting 'judged_distinct' needs one judge class per sample")
+        return distinct_response_weights([(key[0], c) for key, c in zip(keys, judge_classes)])
     if weighting == "inverse_propensity":
         return inverse_propensity_weights(reference_logps, k, clip)
-    raise ValueError(f"weighting must be 'sample', 'distinct' or 'inverse_propensity', got {weighting!r}")
+    raise ValueError(
+        f"weighting must be 'sample', 'distinct', 'judged_distinct' or 'inverse_propensity', got {weighting!r}"
+    )

@@ -8,7 +8,7 @@ from typing import Literal
 from genpref.selfplay.generate import SamplingConfig
 from genpref.train.config import OptimConfig, TrainConfig
 from genpref.train.po_config import EngineConfig, PolicyConfig
-from genpref.validate import at_least, positive
+from genpref.validate import at_least, between, positive
 
 
 @dataclass
@@ -84,15 +84,20 @@ class SelfPlayConfig:
     """Include j = i in the mean over samples (as the paper's code does; that term is ½ / 0)."""
     selection: Literal["all", "best_worst"] = "all"
     """Train on every sample, or only each prompt's best and worst (SPPO's released scripts)."""
-    weighting: Literal["sample", "distinct", "inverse_propensity"] = "sample"
+    weighting: Literal["sample", "distinct", "judged_distinct", "inverse_propensity"] = "sample"
     """Loss weight of each sample. sample: 1 (the papers). A gradient step moves a response in proportion
     to how often it was drawn (the replicator dynamics), where multiplicative weights asks for a step
-    independent of it; two corrections (``genpref.losses.selfplay``): distinct: each distinct response of
-    a prompt counts once (1/n(y)); inverse_propensity: 1/(K·π_t(y|x)), clipped at ``weight_clip`` and
-    rescaled to mean 1 (unbiased across prompts). Both equal ``sample`` when answers are long (all distinct,
-    all clipped); they matter when answers repeat (short answers, choices)."""
+    independent of it; corrections (``genpref.losses.selfplay``): distinct: each distinct response text of
+    a prompt counts once (1/n(y)); judged_distinct: each response *the judge* cannot tell apart from
+    another (rows of its P matrix within ``judge_tolerance``) counts once; inverse_propensity:
+    1/(K·π_t(y|x)), clipped at ``weight_clip`` and rescaled to mean 1 (unbiased across prompts). They
+    equal ``sample`` when answers are long and all judged differently; they matter when answers repeat
+    (short answers, choices)."""
     weight_clip: float = 10.0
     """Largest inverse-propensity weight before rescaling."""
+    judge_tolerance: float = 0.05
+    """judged_distinct: two samples of a prompt are one response when their rows of the judge's P matrix
+    differ by at most this in every column."""
     length_normalized: bool = False
     """LN-GPO: divide the log-ratio by the response length."""
     target_clip: float | None = None
@@ -121,3 +126,4 @@ class SelfPlayConfig:
         positive("target_clip", self.target_clip, optional=True)
         positive("target_nats", self.target_nats, optional=True)
         positive("weight_clip", self.weight_clip)
+        between("judge_tolerance", self.judge_tolerance, 0.0, 1.0)

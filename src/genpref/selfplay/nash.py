@@ -100,12 +100,14 @@ class NashBenchArgs:
     depend on η (measured: identical π_1 at η 0.75 and 1.5); SGD's step scales with η·g."""
     max_grad_norm: float = 0.0
     """Gradient clipping of the policy updates (0: none; clipping also normalises the step away from η)."""
-    weighting: Literal["sample", "distinct", "inverse_propensity"] = "sample"
+    weighting: Literal["sample", "distinct", "judged_distinct", "inverse_propensity"] = "sample"
     """Loss weights of gpo/sppo/bt_reward (``SelfPlayConfig.weighting``): distinct and
     inverse_propensity correct the replicator effect, so one gradient step moves a rarely sampled animal
     as far as a common one."""
     weight_clip: float = 10.0
     """Largest inverse-propensity weight before rescaling."""
+    judge_tolerance: float = 0.05
+    """judged_distinct: samples whose rows of the judge's P matrix differ by at most this are one response."""
     epochs: int = 1
     """Passes over each iteration's samples."""
     batch_size: int = 64
@@ -321,10 +323,10 @@ class NashRun:
 
     def targets(
         self, method: str, judge, prompt, texts: list[str], previous: list[str] | None
-    ) -> list[float]:
+    ) -> tuple[list[float], list]:
         """g_t(y_i) per sample, by ``genpref.selfplay.run.targets`` (SPPO: P̂ − ½; GPO and bt_reward: the
         mean logit); optimistic: 2 g_t − g_{t−1}, g_{t−1} against ``previous`` (π_{t−1}'s samples), which are
-        judged only then."""
+        judged only then. Also the samples' (K, K) P matrix."""
         from genpref.selfplay.run import targets
 
         k = len(texts)
@@ -339,7 +341,7 @@ class NashRun:
         g = mean_against(slice(0, k))
         if optimistic:
             g = 2 * g - mean_against(slice(k, None))
-        return g.tolist()
+        return g.tolist(), prob[:k, :k].tolist()
 
     def selfplay_step(self, method: str, lm, judge, prompts, samples, previous, folder: Path) -> dict:
         from genpref.data.encode import Encoded
@@ -351,16 +353,17 @@ class NashRun:
 
         eta = self.eta(method)
         cfg = self.selfplay_config(method, eta)
-        items = []
+        items, drawn, prob_matrices = [], [], []
         for i, (prompt, ss) in enumerate(zip(prompts, samples)):
             prev = [s.text for s in previous[i]] if previous is not None else None
-            g = self.targets(method, judge, prompt, [s.text for s in ss], prev)
+            g, prob = self.targets(method, judge, prompt, [s.text for s in ss], prev)
+            prob_matrices.append(prob)
             ids = prompt_ids(self.tokenizer, self.policy_view([prompt])[0])
-            for s, target in zip(ss, g):
+            for j, (s, target) in enumerate(zip(ss, g)):
                 if s.token_ids:
                     items.append(SelfPlayItem(Encoded(ids + s.token_ids, len(ids), False), s.logp, target, i))
-        drawn = [(it.prompt_index, it.seq.input_ids[it.seq.prompt_len :], it.ref_logp) for it in items]
-        for it, w in zip(items, loss_weights(cfg, drawn)):
+                    drawn.append((i, s.token_ids, s.logp, j))
+        for it, w in zip(items, loss_weights(cfg, drawn, prob_matrices)):
             it.weight = w
         with claim_run_dir(folder, resume=False, overwrite=True):
             acc, _ = start_run({"method": method, "eta": eta}, cfg.train, folder, resume=False)
@@ -384,6 +387,7 @@ class NashRun:
             k=a.k,
             weighting=a.weighting,
             weight_clip=a.weight_clip,
+            judge_tolerance=a.judge_tolerance,
             optim=OptimConfig(
                 name=a.optimizer,
                 lr=a.lr,

@@ -117,14 +117,28 @@ def targets(cfg: SelfPlayConfig, judgment: dict) -> list[float]:
     return selfplay_target(matrix, cfg.algorithm, cfg.include_self, cfg.target_clip).tolist()
 
 
-def loss_weights(cfg: SelfPlayConfig, samples: list[tuple[int, list[int], float]]) -> list[float]:
-    """Per-sample loss weights by ``cfg.weighting`` (``genpref.losses.selfplay.selfplay_weights``) of
-    (prompt index, response token ids, log π_t) triples; the same response means the same prompt index
-    and token ids."""
-    from genpref.losses.selfplay import selfplay_weights
+def loss_weights(
+    cfg: SelfPlayConfig, samples: list[tuple[int, list[int], float, int]], prob_matrices: list
+) -> list[float]:
+    """Per-sample loss weights by ``cfg.weighting`` (``genpref.losses.selfplay.selfplay_weights``).
 
-    keys = [(p, tuple(ids)) for p, ids, _ in samples]
-    return selfplay_weights(cfg.weighting, keys, [lp for _, _, lp in samples], cfg.k, cfg.weight_clip)
+    Args:
+        samples: (prompt index, response token ids, log π_t, index among the prompt's K samples) per
+            training row; the same text means the same prompt index and token ids.
+        prob_matrices: per prompt, its (K, K) judge P matrix (read only by ``judged_distinct``).
+    """
+    from genpref.losses.selfplay import judge_equivalence_classes, selfplay_weights
+
+    keys = [(p, tuple(ids)) for p, ids, _, _ in samples]
+    classes = None
+    if cfg.weighting == "judged_distinct":
+        per_prompt = {
+            p: judge_equivalence_classes(prob_matrices[p], cfg.judge_tolerance) for p, *_ in samples
+        }
+        classes = [per_prompt[p][i] for p, _, _, i in samples]
+    return selfplay_weights(
+        cfg.weighting, keys, [lp for _, _, lp, _ in samples], cfg.k, cfg.weight_clip, classes
+    )
 
 
 def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list, tokenizer, parent: str):
@@ -140,7 +154,8 @@ def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list
             "algorithm": cfg.algorithm,
             "include_self": cfg.include_self,
             "selection": cfg.selection,
-            "weighting": [cfg.weighting, cfg.weight_clip],
+            "weighting": [cfg.weighting, cfg.weight_clip]
+            + ([cfg.judge_tolerance] if cfg.weighting == "judged_distinct" else []),
             "target_clip": cfg.target_clip,
             "eta": cfg.eta,
             "target_nats": cfg.target_nats,
@@ -165,9 +180,11 @@ def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list
                         "ref_logp": ss[i].logp,
                         "target": tg[i],
                         "prompt_index": p_index,
+                        "sample_index": i,
                     }
                 )
-        weights = loss_weights(cfg, [(r["prompt_index"], r["token_ids"], r["ref_logp"]) for r in rows])
+        drawn = [(r["prompt_index"], r["token_ids"], r["ref_logp"], r["sample_index"]) for r in rows]
+        weights = loss_weights(cfg, drawn, [jd["prob_matrix"] for jd in judgments])
         for r, w in zip(rows, weights):
             r["weight"] = w
         all_targets = [r["target"] for r in rows]
