@@ -20,6 +20,8 @@ at max length 512, on the CPU. Rows whose prompt alone has ≥ 512 tokens are sk
 * ``genpref_fp32_warm``: the same, reading the reference log-probs from that (now warm) cache.
 * ``genpref_bf16``: ``train.precision=bf16`` and ``engine.reference_dtype=bf16``, fresh cache.
 * ``genpref_fp32_packed_cold`` (optional): as the cold row with ``engine.packing=true`` forced.
+* ``genpref_fp32_compiled_cold`` (optional): as the cold row with ``engine.compile=true`` (the decoder
+  under ``torch.compile``; its compilations are inside the timed call).
 * ``matmul``: the machine's peak, median GFLOP/s of ``torch.matmul`` on 2048×2048 float32 (and
   bfloat16) matrices, same thread count, one process.
 
@@ -75,11 +77,12 @@ from _common import (  # noqa: E402
 )
 
 DATA_FILE = "ultrafeedback_binarized_train1000.jsonl.gz"
-GENPREF_SETTINGS = {  # name → (train.precision and engine.reference_dtype, cache folder, engine.packing)
-    "genpref_fp32_cold": ("fp32", "cache_fp32", "auto"),  # auto: padded on CPU (no varlen attention)
-    "genpref_fp32_warm": ("fp32", "cache_fp32", "auto"),  # run after the cold one: its cache is warm
-    "genpref_bf16": ("bf16", "cache_bf16", "auto"),
-    "genpref_fp32_packed_cold": ("fp32", "cache_fp32_packed", True),  # optional: forced packing
+GENPREF_SETTINGS = {  # name → (precision and reference dtype, cache folder, engine.packing, engine.compile)
+    "genpref_fp32_cold": ("fp32", "cache_fp32", "auto", False),  # auto: padded on CPU (no varlen attention)
+    "genpref_fp32_warm": ("fp32", "cache_fp32", "auto", False),  # run after the cold one: its cache is warm
+    "genpref_bf16": ("bf16", "cache_bf16", "auto", False),
+    "genpref_fp32_packed_cold": ("fp32", "cache_fp32_packed", True, False),  # optional: forced packing
+    "genpref_fp32_compiled_cold": ("fp32", "cache_fp32_compiled", "auto", True),  # optional: torch.compile
 }
 SETTINGS = ("matmul", "trl", *GENPREF_SETTINGS)
 DEFAULT_SETTINGS = ("matmul", "trl", "genpref_fp32_cold", "genpref_fp32_warm", "genpref_bf16")
@@ -174,7 +177,12 @@ def _matmul_peak(with_bf16: bool) -> dict:
 
 
 def _run_genpref(
-    args: argparse.Namespace, precision: str, cache: Path, packing: bool | str, run_dir: Path
+    args: argparse.Namespace,
+    precision: str,
+    cache: Path,
+    packing: bool | str,
+    run_dir: Path,
+    compile: bool = False,
 ) -> dict:
     import torch
 
@@ -206,6 +214,7 @@ def _run_genpref(
         loss=LossConfig(name="dpo", beta=args.beta),
         engine=EngineConfig(
             packing=packing,
+            compile=compile,
             reference="precompute",
             reference_dtype="bf16" if bf16 else "fp32",
             cache_dir=str(cache),
@@ -347,8 +356,8 @@ def run_worker(args: argparse.Namespace) -> None:
     elif name == "trl":
         out = _run_trl(args, work / "trl")
     elif name in GENPREF_SETTINGS:
-        precision, cache, packing = GENPREF_SETTINGS[name]
-        out = _run_genpref(args, precision, work / cache, packing, work / name)
+        precision, cache, packing, compile = GENPREF_SETTINGS[name]
+        out = _run_genpref(args, precision, work / cache, packing, work / name, compile)
     else:
         raise SystemExit(f"unknown setting {name}")
     out["peak_rss_mib"] = peak_rss_mib()

@@ -132,9 +132,8 @@ def loss_weights(
     keys = [(p, tuple(ids)) for p, ids, _, _ in samples]
     classes = None
     if cfg.weighting == "judged_distinct":
-        per_prompt = {
-            p: judge_equivalence_classes(prob_matrices[p], cfg.judge_tolerance) for p, *_ in samples
-        }
+        prompts = {p for p, *_ in samples}
+        per_prompt = {p: judge_equivalence_classes(prob_matrices[p], cfg.judge_tolerance) for p in prompts}
         classes = [per_prompt[p][i] for p, _, _, i in samples]
     return selfplay_weights(
         cfg.weighting, keys, [lp for _, _, lp, _ in samples], cfg.k, cfg.weight_clip, classes
