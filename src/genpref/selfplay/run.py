@@ -497,9 +497,7 @@ def _run_selfplay(cfg: SelfPlayConfig) -> list[dict]:
         with state.main_process_first():
             samples, key = generate_stage(cfg, folder, t, policy_path, prompts, parent)
             judgments, key = judge_stage(cfg, folder, prompts, samples, key, judge)
-            tokenizer = load_tokenizer(
-                policy_path, trust_remote_code=cfg.policy.trust_remote_code, attention=cfg.policy.attention
-            )
+            tokenizer = load_tokenizer(policy_path, trust_remote_code=cfg.policy.trust_remote_code)
             items, key, built = build_stage(cfg, folder, prompts, samples, judgments, tokenizer, key)
         new_path, parent = train_stage(cfg, folder, policy_path, items, key, built["eta"])
         row: dict = {"iteration": t + 1, "eta": built["eta"], "targets": built["targets"]}
