@@ -75,7 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("auto", "sdpa", "eager", "flex_attention", "flash_attention_2", "flash_attention_3"),
         help="genpref's policy.attention (flex/flash attention: packed, padding-free batches; CUDA only for flex).",
     )
-    p.add_argument("--compile", action="store_true", help="genpref's engine.compile (torch.compile the decoder).")
+    p.add_argument(
+        "--compile", action="store_true", help="genpref's engine.compile (torch.compile the decoder)."
+    )
     p.add_argument("--work_dir", default=None, help="Model, caches and runs (default: a temporary folder).")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--worker_output", default=None, help=argparse.SUPPRESS)
