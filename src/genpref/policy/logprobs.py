@@ -112,6 +112,12 @@ def is_right_padded(attention_mask: Tensor) -> bool:
     return bool(mask[:, 0].all() and (mask[:, 1:] <= mask[:, :-1]).all())
 
 
+def base_and_decoder(model: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """(the transformers causal LM inside a peft wrapper or the model itself, its decoder stack)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base, (base.get_decoder() if hasattr(base, "get_decoder") else base.model)
+
+
 def completion_logps(
     model,
     input_ids: Tensor,
@@ -142,8 +148,7 @@ def completion_logps(
     Returns:
         logps (S,) float32 Σ log π(y_t | x, y_<t) over completion tokens, and counts (S,) of those tokens.
     """
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    decoder = base.get_decoder() if hasattr(base, "get_decoder") else base.model
+    base, decoder = base_and_decoder(model)
     if attention_mask is not None and not keep_padding_mask and is_right_padded(attention_mask):
         # padding keeps counting positions, so transformers does not read a row as packed sequences
         steps = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
@@ -194,8 +199,7 @@ def shared_prompt_logps(
     """
     from transformers import DynamicCache
 
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    decoder = base.get_decoder() if hasattr(base, "get_decoder") else base.model
+    base, decoder = base_and_decoder(model)
     n, width = completion_ids.shape
     cache = DynamicCache(config=base.config)
     # right padding: a real prompt token attends only to real tokens before it, so no mask is needed
@@ -225,8 +229,7 @@ def compile_decoder(model: nn.Module) -> None:
     """``torch.compile`` the decoder of a causal LM (or of a peft wrapper) in place, with dynamic shapes
     (``engine.compile``). The LM head stays eager: only completion states reach it, through the chunked
     autograd function above, whose loop over chunks would recompile per chunk count."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    decoder = base.get_decoder() if hasattr(base, "get_decoder") else base.model
+    _, decoder = base_and_decoder(model)
     decoder.compile(dynamic=True)
 
 

@@ -67,12 +67,17 @@ varlen kernels, and flex attention's block mask (transformers builds it from res
 skips every block that lies across two sequences)."""
 
 
+def attention_implementation(model) -> str | None:
+    """transformers' ``attn_implementation`` of ``model`` (or of the model inside a peft wrapper)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return getattr(getattr(base, "config", None), "_attn_implementation", None)
+
+
 def resolve_packing(setting: bool | str, model) -> bool:
     """``engine.packing``: True/False as given; "auto" packs only when attention is varlen (above)."""
     if setting != "auto":
         return bool(setting)
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return getattr(base.config, "_attn_implementation", None) in VARLEN_ATTENTION
+    return attention_implementation(model) in VARLEN_ATTENTION
 
 
 def shared_prompt_groups(seqs: Sequence[Encoded], pad_id: int, device=None) -> dict[str, Tensor]:

@@ -92,10 +92,9 @@ def check_trainable_attention(model: torch.nn.Module, device: torch.device | str
     """Raise ConfigError when the model's attention cannot train on ``device``: PyTorch's flex attention
     has no backward pass on CPU (it runs forward there, so reference passes and generation work)."""
     from genpref.errors import ConfigError
+    from genpref.policy.sequences import attention_implementation
 
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    attention = getattr(getattr(base, "config", None), "_attn_implementation", None)
-    if attention == "flex_attention" and torch.device(device).type == "cpu":
+    if attention_implementation(model) == "flex_attention" and torch.device(device).type == "cpu":
         raise ConfigError(
             "policy.attention=flex_attention cannot train on the CPU: PyTorch's flex attention has no "
             "backward pass there.\n  fix: policy.attention=auto (sdpa) on a CPU; flex_attention on a GPU"
