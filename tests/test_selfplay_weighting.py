@@ -187,3 +187,11 @@ def test_build_stage_writes_the_weights_the_config_asks_for(tmp_path, weighting)
         "sample": [1.0] * 4,
     }[weighting]
     assert [it.weight for it in items] == pytest.approx(expected)
+
+
+def test_judge_tolerance_out_of_range_names_the_field():
+    from genpref.errors import ConfigError
+    from genpref.selfplay.config import SelfPlayConfig
+
+    with pytest.raises(ConfigError, match="judge_tolerance"):
+        SelfPlayConfig(weighting="judged_distinct", judge_tolerance=1.5)
