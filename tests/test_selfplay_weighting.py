@@ -189,9 +189,125 @@ def test_build_stage_writes_the_weights_the_config_asks_for(tmp_path, weighting)
     assert [it.weight for it in items] == pytest.approx(expected)
 
 
+def test_build_stage_centres_targets_when_asked(tmp_path):
+    """``center_targets``: the rows' targets shift by one constant per prompt so that Σ w·target = 0
+    (here distinct weights 2/3, 2/3, 2/3, 2 on GPO targets that sum to 0 unweighted but not weighted)."""
+    from tiny_models import tiny_llama
+
+    from genpref.models.backbone import load_tokenizer
+    from genpref.selfplay.config import SelfPlayConfig
+    from genpref.selfplay.generate import Sample
+    from genpref.selfplay.run import build_stage
+
+    tok = load_tokenizer(tiny_llama())
+    a, b = Sample("a", [5, 6], -0.3, True), Sample("b", [7], -1.4, True)
+    p = torch.full((4, 4), 0.5)
+    p[0, 1:], p[1:, 0] = 0.8, 0.2
+    judgment = {"prob_matrix": p.tolist(), "logit_matrix": torch.logit(p).tolist()}
+
+    def build(center: bool, folder):
+        cfg = SelfPlayConfig(k=4, eta=1.0, weighting="distinct", center_targets=center)
+        return build_stage(cfg, folder, ["Q"], [[a, a, a, b]], [judgment], tok, "parent")[0]
+
+    plain, centred = build(False, tmp_path / "plain"), build(True, tmp_path / "centred")
+    shift = {round(c.target - q.target, 9) for c, q in zip(centred, plain)}
+    assert len(shift) == 1 and abs(shift.pop()) > 0.1  # one constant, and not zero here
+    assert sum(it.weight * it.target for it in centred) == pytest.approx(0.0, abs=1e-9)
+
+
 def test_judge_tolerance_out_of_range_names_the_field():
     from genpref.errors import ConfigError
     from genpref.selfplay.config import SelfPlayConfig
 
     with pytest.raises(ConfigError, match="judge_tolerance"):
         SelfPlayConfig(weighting="judged_distinct", judge_tolerance=1.5)
+
+
+def test_merge_duplicates_hand_values():
+    """a, a, b with weights 1, 1, 2 (N = 3) → a with 2, b with 2, both × M/N = 2/3; a different target or
+    prompt index keeps a copy apart."""
+    from genpref.data.encode import Encoded
+    from genpref.selfplay.recipe import SelfPlayItem, merge_duplicates
+
+    a, b = Encoded([1, 2, 3], 1, False), Encoded([1, 2, 4], 1, False)
+    items = [
+        SelfPlayItem(a, -4.0, 0.1, 0),
+        SelfPlayItem(a, -4.0, 0.1 + 1e-9, 0),  # a judge's last bits
+        SelfPlayItem(b, -2.0, -0.3, 0, weight=2.0),
+    ]
+    rows = merge_duplicates(items)
+    assert [r.seq.input_ids for r in rows] == [[1, 2, 3], [1, 2, 4]]
+    assert [r.weight for r in rows] == pytest.approx([4 / 3, 4 / 3])
+    assert items[0].weight == 1.0  # the inputs are not modified
+    apart = [SelfPlayItem(a, -4.0, 0.1, 0), SelfPlayItem(a, -4.0, 0.2, 0), SelfPlayItem(a, -4.0, 0.1, 1)]
+    assert [r.weight for r in merge_duplicates(apart)] == [1.0, 1.0, 1.0]
+
+
+def test_merged_rows_give_the_same_full_batch_loss_and_gradient():
+    """The training loop's step loss is Σ row losses / rows; on a real (tiny) causal LM the merged rows
+    give the same value and gradient as the N samples they stand for."""
+    from genpref.data.encode import Encoded
+    from genpref.policy.logprobs import PolicyLogps
+    from genpref.policy.model import load_policy
+    from genpref.selfplay.recipe import SelfPlayItem, SelfPlayRecipe, merge_duplicates
+    from tests.tiny_models import tiny_llama
+
+    lm, tok = load_policy(tiny_llama())
+    model = PolicyLogps(lm, 1024)
+    prompt = [5, 6, 7, 8]
+    answers = [[9, 10], [9, 10], [9, 10], [11, 12], [11, 12], [13, 14]]
+    targets = {9: 0.3, 11: -0.1, 13: -0.4}
+    items = [SelfPlayItem(Encoded(prompt + y, 4, False), -5.0, targets[y[0]], 0) for y in answers]
+
+    def step(rows):
+        lm.zero_grad()
+        recipe = SelfPlayRecipe(rows, tok, eta=2.0, length_normalized=False, packing=False, share_prompt=True)
+        loss = recipe.micro_step(model, list(range(len(rows))), "cpu").losses.sum() / len(rows)
+        loss.backward()
+        return loss.item(), torch.cat([p.grad.flatten() for p in lm.parameters() if p.grad is not None])
+
+    merged = merge_duplicates(items)
+    assert len(merged) == 3
+    loss_all, grad_all = step(items)
+    loss_merged, grad_merged = step(merged)
+    assert loss_merged == pytest.approx(loss_all, rel=1e-5)
+    scale = grad_all.abs().max()  # float32 sums in another order: ~1e-6 of the largest entry
+    assert (grad_merged - grad_all).abs().max() <= 1e-5 * scale
+
+
+def test_center_targets_hand_values():
+    from genpref.losses.selfplay import center_targets
+
+    # prompt 0: g (0.3, -0.1, -0.1), w (2, 1, 1): weighted mean 0.1; prompt 1 alone: its own mean
+    got = center_targets([0.3, -0.1, -0.1, 0.5], [2.0, 1.0, 1.0, 1.0], [0, 0, 0, 1])
+    assert got == pytest.approx([0.2, -0.2, -0.2, 0.0])
+
+
+def test_centred_targets_leave_unsampled_responses_alone():
+    """Tabular softmax over 4 responses, samples (0, 0, 1, 2) with weights (0.5, 0.5, 2, 1) and
+    optimistic-like targets that do not sum to 0. One step of the weighted square loss moves the unsampled
+    response 3 (and shifts all logits along π) unless the targets are centred; centred, Δz_3 = 0 exactly
+    and the sampled logits move by w·g̃ summed per response, as the loss asks."""
+    from genpref.losses.selfplay import center_targets
+
+    which = torch.tensor([0, 0, 1, 2])
+    weights = [0.5, 0.5, 2.0, 1.0]
+    raw = [0.4, 0.4, -0.2, 0.2]
+
+    def step(targets):
+        z = torch.log(torch.tensor([0.1, 0.2, 0.3, 0.4])).requires_grad_(True)
+        logp = torch.log_softmax(z, 0)
+        loss = torch.tensor(weights) * selfplay_square_loss(
+            logp[which], logp.detach()[which], torch.tensor(targets), eta=1.0
+        )
+        loss.sum().backward()
+        return -z.grad / 2
+
+    assert abs(step(raw)[3]) > 1e-3  # Σ w g = 0.2 + 0.2 - 0.4 + 0.2 ≠ 0 drags response 3 along π
+    centred = center_targets(raw, weights, [0] * 4)
+    dz = step(centred)
+    assert dz[3].item() == pytest.approx(0.0, abs=1e-7)
+    per_response = [
+        sum(w * g for w, g, c in zip(weights, centred, which.tolist()) if c == r) for r in range(3)
+    ]
+    assert dz[:3].tolist() == pytest.approx(per_response, abs=1e-6)

@@ -172,6 +172,36 @@ def inverse_propensity_weights(reference_logps: list[float], k: int, clip: float
     return [w / mean for w in raw]
 
 
+def center_targets(targets: list[float], weights: list[float], groups: list) -> list[float]:
+    """Targets minus their weighted mean per prompt: g̃_i = g_i − Σ_j w_j g_j / Σ_j w_j over i's prompt.
+
+    Multiplicative weights' step, log π_{t+1}(y) − log π_t(y) = η·g(y) − log Z_t(x), is defined up to a
+    constant per prompt, so shifting a prompt's targets changes nothing in the update it asks for. It does
+    change one gradient step of the square loss: at ρ = 0 the step is −2η Σ_i w_i g_i ∇ log π(y_i), and on a
+    softmax ∇ log π(y) = e_y − π, so any Σ_i w_i g_i ≠ 0 adds a push along π that raises every response
+    in proportion to its probability, the most likely one most ("the rich get richer"). Weights other than
+    1 (``distinct``, ``inverse_propensity``) and optimistic targets (2 g_t − g_{t−1}) make that sum non-zero;
+    after centring it is 0 and the step moves each sampled response by its own w·g̃ only. Regressing
+    centred quantities is the K-sample form of REBEL's relative regression (Gao et al., arXiv 2404.16767,
+    Eq. 3: differences of log-ratios onto differences of rewards), which removes log Z the same way.
+
+    Args:
+        targets: (N,) g per sample.
+        weights: (N,) loss weights (all 1: the plain mean).
+        groups: (N,) the prompt of each sample (any hashable).
+    Returns:
+        (N,) centred targets; Σ_{i in a prompt} w_i g̃_i = 0 for every prompt.
+
+    Example: one prompt, g = (0.3, −0.1, −0.1), w = (2, 1, 1): weighted mean 0.1, g̃ = (0.2, −0.2, −0.2).
+    """
+    total: dict = {}
+    mass: dict = {}
+    for g, w, key in zip(targets, weights, groups):
+        total[key] = total.get(key, 0.0) + w * g
+        mass[key] = mass.get(key, 0.0) + w
+    return [g - total[key] / mass[key] if mass[key] else g for g, key in zip(targets, groups)]
+
+
 def selfplay_weights(
     weighting: str,
     keys: list,

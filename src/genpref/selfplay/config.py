@@ -95,6 +95,11 @@ class SelfPlayConfig:
     (short answers, choices)."""
     weight_clip: float = 10.0
     """Largest inverse-propensity weight before rescaling."""
+    center_targets: bool = False
+    """Subtract each prompt's weighted mean target (``genpref.losses.selfplay.center_targets``): the
+    update multiplicative weights asks for is the same, and one gradient step then no longer pushes every
+    response toward the most likely one when the weighted targets do not sum to zero (loss weights other
+    than ``sample``, optimistic targets)."""
     judge_tolerance: float = 0.05
     """judged_distinct: two samples of a prompt are one response when their rows of the judge's P matrix
     differ by at most this in every column."""

@@ -64,7 +64,7 @@ class NashBenchArgs:
     output: str = "runs/nash/results.json"
     """Results JSON (top-level "headline"); the simplex plot and judge runs go next to it."""
     games: list[str] = field(default_factory=lambda: ["pets", "pets_weighted"])
-    """Games from genpref.cyclic.games.GAMES: pets (uniform Nash), pets_weighted (Nash 2/7, 1/7, 4/7)."""
+    """Games from genpref.cyclic.games.GAMES: pets (uniform Nash), pets_weighted (Nash 1/3, 2/9, 4/9)."""
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     """Any of gpo, sppo, bt_reward, bt_dpo."""
     iterations: int = 10
@@ -106,6 +106,9 @@ class NashBenchArgs:
     as far as a common one."""
     weight_clip: float = 10.0
     """Largest inverse-propensity weight before rescaling."""
+    center_targets: bool = False
+    """Subtract each prompt's weighted mean target (``SelfPlayConfig.center_targets``), so one step moves
+    each sampled answer by its own target and does not push all answers toward the most likely one."""
     judge_tolerance: float = 0.05
     """judged_distinct: samples whose rows of the judge's P matrix differ by at most this are one response."""
     epochs: int = 1
@@ -345,6 +348,7 @@ class NashRun:
 
     def selfplay_step(self, method: str, lm, judge, prompts, samples, previous, folder: Path) -> dict:
         from genpref.data.encode import Encoded
+        from genpref.losses.selfplay import center_targets
         from genpref.selfplay.generate import prompt_ids
         from genpref.selfplay.recipe import SelfPlayItem
         from genpref.selfplay.run import loss_weights, train_on_items
@@ -365,6 +369,12 @@ class NashRun:
                     drawn.append((i, s.token_ids, s.logp, j))
         for it, w in zip(items, loss_weights(cfg, drawn, prob_matrices)):
             it.weight = w
+        if cfg.center_targets:
+            centred = center_targets(
+                [it.target for it in items], [it.weight for it in items], [it.prompt_index for it in items]
+            )
+            for it, g in zip(items, centred):
+                it.target = g
         with claim_run_dir(folder, resume=False, overwrite=True):
             acc, _ = start_run({"method": method, "eta": eta}, cfg.train, folder, resume=False)
             result = train_on_items(cfg, acc, lm, self.tokenizer, items, folder, None, save_final=False)
@@ -387,6 +397,7 @@ class NashRun:
             k=a.k,
             weighting=a.weighting,
             weight_clip=a.weight_clip,
+            center_targets=a.center_targets,
             judge_tolerance=a.judge_tolerance,
             optim=OptimConfig(
                 name=a.optimizer,

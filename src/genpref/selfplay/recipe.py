@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -22,6 +22,41 @@ class SelfPlayItem:
     target: float  # SPPO: P̂ − ½; GPO: s(y ≻ π_t)
     prompt_index: int = -1  # which prompt of the iteration (diagnostics group by it)
     weight: float = 1.0  # loss weight (``weighting: distinct``: 1/n(y), see distinct_response_weights)
+
+
+def merge_duplicates(items: list[SelfPlayItem]) -> list[SelfPlayItem]:
+    """One training row per distinct (prompt, response, target, log π_t), weighted by its copies.
+
+    A response sampled n times contributes n identical square losses (the same log-ratio, target and
+    weight), so the sum over its copies is one row with n times the weight: the gradient is the same
+    and the forward/backward runs once. Short answers repeat a lot (``genpref bench nash`` draws 256
+    two-token answers of which ~1/4 are distinct), long ones rarely, so this is free either way.
+
+    The training loop averages per-row losses over the rows of a step, so the merged weights are
+    rescaled by M/N (M rows from N samples) to keep the loss of a full-batch step exactly the same.
+    Targets and log π_t are compared at 1e-6 / 1e-4 (a judge's batched arithmetic can differ in the
+    last bits between copies); copies that differ more stay separate rows.
+
+    Example: items a, a, b with weights 1, 1, 2 (N = 3) merge into a, b with weights (2, 2)·2/3.
+    """
+    merged: dict[tuple, SelfPlayItem] = {}
+    for it in items:
+        key = (
+            tuple(it.seq.input_ids),
+            it.seq.prompt_len,
+            round(it.target, 6),
+            round(it.ref_logp, 4),
+            it.prompt_index,
+        )
+        if key in merged:
+            merged[key].weight += it.weight
+        else:
+            merged[key] = replace(it)
+    rows = list(merged.values())
+    scale = len(rows) / max(len(items), 1)
+    for row in rows:
+        row.weight *= scale
+    return rows
 
 
 class SelfPlayRecipe:

@@ -143,6 +143,7 @@ def loss_weights(
 def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list, tokenizer, parent: str):
     """Training rows with their targets, and the iteration's η (``cfg.eta``, or from the target scale
     with ``target_nats``). Returns (items, stage key, summary: η, target distribution, SPPO/GPO agreement)."""
+    from genpref.losses.selfplay import center_targets
     from genpref.selfplay.diagnostics import eta_from_targets, summarize_targets, target_agreement
     from genpref.selfplay.generate import prompt_ids
 
@@ -154,7 +155,8 @@ def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list
             "include_self": cfg.include_self,
             "selection": cfg.selection,
             "weighting": [cfg.weighting, cfg.weight_clip]
-            + ([cfg.judge_tolerance] if cfg.weighting == "judged_distinct" else []),
+            + ([cfg.judge_tolerance] if cfg.weighting == "judged_distinct" else [])
+            + (["centred"] if cfg.center_targets else []),
             "target_clip": cfg.target_clip,
             "eta": cfg.eta,
             "target_nats": cfg.target_nats,
@@ -186,6 +188,10 @@ def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list
         weights = loss_weights(cfg, drawn, [jd["prob_matrix"] for jd in judgments])
         for r, w in zip(rows, weights):
             r["weight"] = w
+        if cfg.center_targets:
+            centred = center_targets([r["target"] for r in rows], weights, [r["prompt_index"] for r in rows])
+            for r, g in zip(rows, centred):
+                r["target"] = g
         all_targets = [r["target"] for r in rows]
         eta = cfg.eta if cfg.target_nats is None else eta_from_targets(all_targets, cfg.target_nats, cfg.eta)
         write_jsonl(path, rows)
@@ -252,12 +258,15 @@ def train_on_items(
     cfg: SelfPlayConfig, acc, lm, tokenizer, items: list, out: Path, resume_from, save_final=True, eta=None
 ):
     """One iteration's square-loss regression of ``lm`` (in place) on ``items`` with the shared loop
-    (η: ``eta``, default ``cfg.eta``)."""
+    (η: ``eta``, default ``cfg.eta``). Repeated samples train as one weighted row (``merge_duplicates``:
+    the same loss, fewer forwards)."""
     from dataclasses import replace
 
     from genpref.policy.logprobs import PolicyLogps
+    from genpref.selfplay.recipe import merge_duplicates
     from genpref.train.loop import run_loop
 
+    items = merge_duplicates(items)
     recipe = SelfPlayRecipe(
         items,
         tokenizer,
