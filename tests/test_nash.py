@@ -143,7 +143,7 @@ def test_bench_nash_end_to_end_at_toy_size(tmp_path):
 
 
 def test_oracle_judge_reads_categories_and_gives_the_exact_preferences():
-    from genpref.selfplay.nash import OracleJudge
+    from genpref.selfplay.nash_judges import OracleJudge
 
     r = OracleJudge(GAMES["pets"]).rank("x", ["cat.", "A dog!", "hello"])
     assert np.allclose(r.prob_matrix.numpy(), [[0.5, 0.1, 0.9], [0.9, 0.5, 0.9], [0.1, 0.1, 0.5]])
@@ -152,7 +152,7 @@ def test_oracle_judge_reads_categories_and_gives_the_exact_preferences():
 
 def test_judge_error_is_the_mean_distance_to_the_soft_labels():
     from genpref.data.types import PreferenceExample
-    from genpref.selfplay.nash import OracleJudge, judge_error
+    from genpref.selfplay.nash_judges import OracleJudge, judge_error
 
     judge = OracleJudge(GAMES["pets_weighted"])
     rows = [

@@ -155,7 +155,7 @@ def test_judged_distinct_reads_classes_off_the_oracle_game():
     the texts differ (the rule that reads the category is never consulted)."""
     from genpref.cyclic.games import GAMES
     from genpref.losses.selfplay import judge_equivalence_classes
-    from genpref.selfplay.nash import OracleJudge
+    from genpref.selfplay.nash_judges import OracleJudge
 
     texts = ["dog.", " Dog!", "fish", "tuna", "a fish.", "Cats"]
     prob = OracleJudge(GAMES["pets_weighted"]).rank("Q", texts).prob_matrix

@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from genpref.errors import ConfigError
+from genpref.selfplay.nash_judges import OracleJudge, judge_report, train_game_judges
 
 log = logging.getLogger("genpref")
 
@@ -172,54 +173,6 @@ def summarise(game, distributions: list[np.ndarray]) -> dict:
     }
 
 
-def judge_error(judge, rows) -> float:
-    """Mean |P_judge(chosen ≻ rejected) − label| over soft-labelled comparisons."""
-    errors = [
-        abs(float(judge.rank(r.prompt, [r.chosen, r.rejected]).prob_matrix[0, 1]) - r.label) for r in rows
-    ]
-    return float(np.mean(errors))
-
-
-def judge_matrix(judge, game, prompt) -> dict:
-    """The judge's category-level preferences: mean P and mean score over canonical answers per category."""
-    from genpref.cyclic.games import response_pool
-
-    pool = response_pool(game)
-    texts, owner = [], []
-    for c, category in enumerate(game.categories):
-        texts += pool[category][:6]
-        owner += [c] * len(pool[category][:6])
-    r = judge.rank(prompt, texts)
-    n = len(game.categories)
-    owner_t = torch.tensor(owner)
-    prob, score = np.zeros((n, n)), np.zeros((n, n))
-    for a in range(n):
-        for b in range(n):
-            block = (owner_t == a)[:, None] & (owner_t == b)[None, :]
-            prob[a, b] = float(r.prob_matrix[block].mean())
-            score[a, b] = float(r.score_matrix[block].mean())
-    return {"prob": prob, "logit": score / judge.config.temperature}
-
-
-class OracleJudge:
-    """The game's exact preferences as a judge: ``rank`` returns P[category(a), category(b)] and its logit."""
-
-    def __init__(self, game) -> None:
-        self.game = game
-        self.config = type("Config", (), {"temperature": 1.0})()
-
-    def rank(self, prompt, texts: list[str]):
-        from types import SimpleNamespace
-
-        index = {c: i for i, c in enumerate(self.game.categories)}
-        cats = torch.tensor([index[self.game.category(t)] for t in texts])
-        prob = torch.tensor(self.game.matrix, dtype=torch.float64)[cats[:, None], cats[None, :]]  # (K, K)
-        logit = torch.logit(prob)
-        return SimpleNamespace(
-            prob_matrix=prob, score_matrix=logit, score_vs_mixture=logit.mean(1), forwards=0
-        )
-
-
 # ----------------------------------------------------------------------------- the experiment
 
 
@@ -261,60 +214,6 @@ class NashRun:
         return [as_user_turn(p) for p in prompts] if self.chat else list(prompts)
 
     # -- judges -----------------------------------------------------------------------------------
-    def train_judges(self, game, samples0: list) -> dict:
-        from genpref.cyclic.games import game_comparisons, response_pool
-        from genpref.models.config import PreferenceModelConfig
-        from genpref.models.preference_model import PreferenceModel
-        from genpref.train.config import OptimConfig, TrainConfig
-        from genpref.train.device import default_device
-        from genpref.train.rm import train_preference_model_on
-        from genpref.train.rm_config import RMTrainConfig
-
-        a = self.args
-        pool = response_pool(game, extra=[s.text for ss in samples0 for s in ss])  # + π_0's off-topic answers
-        prompts = tuple(self.prompts(game))
-        held_out = game_comparisons(game, pool, a.judge_validation_pairs, seed=a.seed + 7777, prompts=prompts)
-        judges, self.judge_training = {}, {}
-        needed = {
-            "gpm": a.gpm_judge == "trained" and bool({"gpo", "sppo"} & set(a.methods)),
-            "bt": bool({"bt_reward", "bt_dpo"} & set(a.methods)),
-        }
-        for name, overrides in {
-            "gpm": dict(type="gpm", k=a.judge_k, l2_normalize=False, tau=1.0),
-            "bt": dict(type="bt"),
-        }.items():
-            if not needed[name]:
-                continue
-            errors, best = [], None
-            restarts = a.judge_restarts if name == "gpm" else 0  # BT's error is structural (it has no cycle)
-            for attempt in range(restarts + 1):
-                seed = a.seed + 101 * attempt
-                rows = game_comparisons(game, pool, a.judge_pairs, seed=seed, prompts=prompts)
-                cfg = RMTrainConfig(
-                    loss="soft",  # the rows carry the oracle's probability: fit it, not just its direction
-                    model=PreferenceModelConfig(
-                        backbone=a.judge_backbone,
-                        max_length=a.judge_max_length,
-                        pooling="response_mean",
-                        **overrides,
-                    ),
-                    optim=OptimConfig(lr=a.judge_lr, head_lr=a.judge_head_lr, warmup_ratio=0.1),
-                    train=TrainConfig(
-                        epochs=a.judge_epochs, batch_size=16, seed=seed, log_every=20, progress=False
-                    ),
-                    output_dir=str(self.out / game.name / f"judge_{name}" / f"attempt-{attempt}"),
-                )
-                result = train_preference_model_on(cfg, rows, None, overwrite=True)
-                judge = PreferenceModel.from_pretrained(result.final_dir, device=default_device()).eval()
-                errors.append(judge_error(judge, held_out))
-                if best is None or errors[-1] < errors[best[0]]:
-                    best = (attempt, judge)
-                if errors[-1] <= a.judge_max_error:
-                    break
-            judges[name] = best[1]
-            self.judge_training[name] = {"validation_error": errors, "kept_attempt": best[0]}
-        return judges
-
     def prompts(self, game) -> list[str]:
         return list(game.prompts[: self.args.prompts])
 
@@ -481,7 +380,7 @@ class NashRun:
                 self._samples[key] = self.generate(lm0, prompts, 0)
             samples0 = self._samples[key]
             game_start = time.perf_counter()
-            judges = self.train_judges(game, samples0)
+            judges, training = train_game_judges(a, game, self.prompts(game), samples0, self.out)
             entry = {
                 "nash": game.nash.round(4).tolist(),
                 "categories": list(game.categories),
@@ -491,14 +390,7 @@ class NashRun:
                 "methods": {},
             }
             for name, judge in judges.items():
-                m = judge_matrix(judge, game, prompts[0])
-                entry["judges"][name] = {
-                    **self.judge_training[name],
-                    "prob": m["prob"].round(3).tolist(),
-                    "mean_abs_error_vs_oracle": float(np.abs(m["prob"] - game.matrix).mean()),
-                    "nash_of_judge_prob": _nash_or_none(m["prob"]),
-                    "nash_of_judge_logit": _nash_or_none(_as_preference(m["logit"])),
-                }
+                entry["judges"][name] = {**training[name], **judge_report(judge, game, prompts[0])}
             print(f"\n== {game.name}: Nash {np.round(game.nash, 3).tolist()} over {list(game.categories)}")
             for method in a.methods:
                 entry["methods"][method] = self.run_method(game, method, lm0, judges, prompts, samples0)
@@ -562,24 +454,6 @@ class NashRun:
             game.matrix, distributions[0], method, eta, a.iterations, a.update_rule, a.prompts, a.k
         )
         return {"effective_eta": realised, "perfect_mwu": ref}
-
-
-def _as_preference(payoff: np.ndarray) -> np.ndarray:
-    """A preference matrix with the same equilibria as the zero-sum game with antisymmetric ``payoff``
-    (½ + payoff rescaled into [−½, ½]; rescaling a payoff does not move its equilibria). GPO's
-    multiplicative weights play the game whose payoff is the logit s, not P − ½: its equilibrium."""
-    a = (payoff - payoff.T) / 2
-    return 0.5 + a / (2 * np.abs(a).max() + 1e-12)
-
-
-def _nash_or_none(p: np.ndarray):
-    from genpref.cyclic.games import symmetric_nash
-
-    try:
-        sym = (p + (1 - p.T)) / 2  # enforce P + Pᵀ = 1 exactly (a GPM gives it up to rounding)
-        return symmetric_nash(sym).round(4).tolist()
-    except ValueError:
-        return None
 
 
 def headline(results: dict) -> dict:
