@@ -21,6 +21,11 @@ class LoraSettings:
     """Module names to adapt; ["all-linear"] adapts every linear layer of the backbone."""
 
 
+def unwrapped(model: nn.Module) -> nn.Module:
+    """The transformers model inside a peft wrapper, or ``model`` itself when it has none."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def apply_lora(backbone: nn.Module, settings: LoraSettings) -> nn.Module:
     """Wrap a transformers base model with a trainable LoRA adapter (base weights frozen)."""
     from peft import LoraConfig, get_peft_model

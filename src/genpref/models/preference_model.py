@@ -37,6 +37,7 @@ from genpref.models import scores as S
 from genpref.models.backbone import Backbone, gather_positions, load_backbone, pool
 from genpref.models.batching import pad_sequences, prompt_only
 from genpref.models.config import PreferenceModelConfig
+from genpref.models.lora import unwrapped
 
 CONFIG_NAME = "genpref.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -127,7 +128,7 @@ class PreferenceModel(nn.Module):
         """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        base = self.backbone.get_base_model() if hasattr(self.backbone, "get_base_model") else self.backbone
+        base = unwrapped(self.backbone)
         base.config.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
         save_file(self.state_dict_for_save(), path / WEIGHTS_NAME, metadata={"format": "pt"})

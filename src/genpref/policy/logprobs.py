@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from genpref.models.lora import unwrapped
+
 
 def _compute_dtype(hidden: Tensor, weight: Tensor) -> torch.dtype:
     """The matmul dtype: autocast's (e.g. bf16) when it is on for this device, else the weight's."""
@@ -114,7 +116,7 @@ def is_right_padded(attention_mask: Tensor) -> bool:
 
 def base_and_decoder(model: nn.Module) -> tuple[nn.Module, nn.Module]:
     """(the transformers causal LM inside a peft wrapper or the model itself, its decoder stack)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = unwrapped(model)
     return base, (base.get_decoder() if hasattr(base, "get_decoder") else base.model)
 
 

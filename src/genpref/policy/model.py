@@ -89,10 +89,10 @@ def save_policy(model, tokenizer, path: Path) -> None:
     """
     from safetensors.torch import save_file
 
-    from genpref.models.lora import merged_state_dict
+    from genpref.models.lora import merged_state_dict, unwrapped
 
     path.mkdir(parents=True, exist_ok=True)
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = unwrapped(model)
     state = merged_state_dict(model)
     tied = getattr(base.config, "tie_word_embeddings", False)
     out = {k: v.detach().contiguous().cpu() for k, v in state.items() if not (tied and k == "lm_head.weight")}

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from genpref.data.encode import Encoded
+from genpref.models.lora import unwrapped
 
 
 def completion_tokens(seq: Encoded) -> int:
@@ -69,8 +70,7 @@ skips every block that lies across two sequences)."""
 
 def attention_implementation(model) -> str | None:
     """transformers' ``attn_implementation`` of ``model`` (or of the model inside a peft wrapper)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return getattr(getattr(base, "config", None), "_attn_implementation", None)
+    return getattr(getattr(unwrapped(model), "config", None), "_attn_implementation", None)
 
 
 def resolve_packing(setting: bool | str, model) -> bool:

@@ -247,10 +247,9 @@ class NashRun:
 
     def selfplay_step(self, method: str, lm, judge, prompts, samples, previous, folder: Path) -> dict:
         from genpref.data.encode import Encoded
-        from genpref.losses.selfplay import center_targets
         from genpref.selfplay.generate import prompt_ids
         from genpref.selfplay.recipe import SelfPlayItem
-        from genpref.selfplay.run import loss_weights, train_on_items
+        from genpref.selfplay.run import train_on_items, weights_and_targets
         from genpref.train.loop import start_run
         from genpref.train.run_dir import claim_run_dir
 
@@ -266,14 +265,9 @@ class NashRun:
                 if s.token_ids:
                     items.append(SelfPlayItem(Encoded(ids + s.token_ids, len(ids), False), s.logp, target, i))
                     drawn.append((i, s.token_ids, s.logp, j))
-        for it, w in zip(items, loss_weights(cfg, drawn, prob_matrices)):
-            it.weight = w
-        if cfg.center_targets:
-            centred = center_targets(
-                [it.target for it in items], [it.weight for it in items], [it.prompt_index for it in items]
-            )
-            for it, g in zip(items, centred):
-                it.target = g
+        weights, targets = weights_and_targets(cfg, drawn, prob_matrices, [it.target for it in items])
+        for it, w, g in zip(items, weights, targets):
+            it.weight, it.target = w, g
         with claim_run_dir(folder, resume=False, overwrite=True):
             acc, _ = start_run({"method": method, "eta": eta}, cfg.train, folder, resume=False)
             result = train_on_items(cfg, acc, lm, self.tokenizer, items, folder, None, save_final=False)

@@ -140,10 +140,22 @@ def loss_weights(
     )
 
 
+def weights_and_targets(
+    cfg: SelfPlayConfig, samples: list[tuple[int, list[int], float, int]], prob_matrices: list, targets: list
+) -> tuple[list[float], list[float]]:
+    """The training rows' loss weights (:func:`loss_weights`, same ``samples`` layout) and their targets,
+    centred per prompt with those weights when ``cfg.center_targets`` (``genpref.losses.selfplay.center_targets``)."""
+    from genpref.losses.selfplay import center_targets
+
+    weights = loss_weights(cfg, samples, prob_matrices)
+    if cfg.center_targets:
+        targets = center_targets(targets, weights, [p for p, *_ in samples])
+    return weights, list(targets)
+
+
 def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list, tokenizer, parent: str):
     """Training rows with their targets, and the iteration's η (``cfg.eta``, or from the target scale
     with ``target_nats``). Returns (items, stage key, summary: η, target distribution, SPPO/GPO agreement)."""
-    from genpref.losses.selfplay import center_targets
     from genpref.selfplay.diagnostics import eta_from_targets, summarize_targets, target_agreement
     from genpref.selfplay.generate import prompt_ids
 
@@ -185,13 +197,11 @@ def build_stage(cfg, folder: Path, prompts: list, samples: list, judgments: list
                     }
                 )
         drawn = [(r["prompt_index"], r["token_ids"], r["ref_logp"], r["sample_index"]) for r in rows]
-        weights = loss_weights(cfg, drawn, [jd["prob_matrix"] for jd in judgments])
-        for r, w in zip(rows, weights):
-            r["weight"] = w
-        if cfg.center_targets:
-            centred = center_targets([r["target"] for r in rows], weights, [r["prompt_index"] for r in rows])
-            for r, g in zip(rows, centred):
-                r["target"] = g
+        weights, row_targets = weights_and_targets(
+            cfg, drawn, [jd["prob_matrix"] for jd in judgments], [r["target"] for r in rows]
+        )
+        for r, w, g in zip(rows, weights, row_targets):
+            r["weight"], r["target"] = w, g
         all_targets = [r["target"] for r in rows]
         eta = cfg.eta if cfg.target_nats is None else eta_from_targets(all_targets, cfg.target_nats, cfg.eta)
         write_jsonl(path, rows)
