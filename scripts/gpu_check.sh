@@ -46,7 +46,7 @@ nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$out/gpu.txt"
 timeout 240 python3 benchmarks/gpu_throughput.py --device cuda --size 1b --n_pairs 256 --max_length 512 \
   --batch_size 8 --profile --work_dir /tmp/gpu_bench --output "$out/gpu_throughput.json" 2>&1 | tee "$out/bench.log"
 # 2. the CUDA-sensitive tests (placement, precision, resume, judge, cache key, tokenizer)
-timeout 100 python3 -m pytest -q -x -p no:cacheprovider tests/test_device.py tests/test_logprobs_precision.py \
+timeout 100 python3 -m pytest -q -p no:cacheprovider tests/test_device.py tests/test_logprobs_precision.py \
   tests/test_reference_cache_key.py tests/test_smollm_tokens.py \
   "tests/test_po_train.py::test_live_reference_matches_precomputed" \
   "tests/test_po_train.py::test_resume_equals_uninterrupted" \
