@@ -103,6 +103,16 @@ class SelfPlayConfig:
     judge_tolerance: float = 0.05
     """judged_distinct: two samples of a prompt are one response when their rows of the judge's P matrix
     differ by at most this in every column."""
+    solver: Literal["gradient", "gauss_newton"] = "gradient"
+    """How each iteration fits its regression. gradient: ``optim`` and ``train`` (epochs of optimiser
+    steps, as the papers). gauss_newton: one damped Gauss-Newton step in sample space
+    (``genpref.selfplay.gauss_newton``; single process): every sampled response's log-ratio moves by η·g
+    to first order, however often it was drawn and however its gradient overlaps the others', at one
+    batched forward and backward pass; it updates the linear layers (not embeddings or norms)."""
+    gauss_newton_damping: float = 0.1
+    """gauss_newton: Levenberg-Marquardt damping λ relative to the mean diagonal of the gradients' Gram matrix."""
+    gauss_newton_steps: int = 1
+    """gauss_newton: steps per iteration (each re-linearises at the current policy)."""
     length_normalized: bool = False
     """LN-GPO: divide the log-ratio by the response length."""
     target_clip: float | None = None
@@ -131,4 +141,6 @@ class SelfPlayConfig:
         positive("target_clip", self.target_clip, optional=True)
         positive("target_nats", self.target_nats, optional=True)
         positive("weight_clip", self.weight_clip)
+        at_least("gauss_newton_steps", self.gauss_newton_steps, 1)
+        between("gauss_newton_damping", self.gauss_newton_damping, 0.0, 1e6)
         between("judge_tolerance", self.judge_tolerance, 0.0, 1.0)

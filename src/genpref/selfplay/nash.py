@@ -112,6 +112,14 @@ class NashBenchArgs:
     each sampled answer by its own target and does not push all answers toward the most likely one."""
     judge_tolerance: float = 0.05
     """judged_distinct: samples whose rows of the judge's P matrix differ by at most this are one response."""
+    solver: Literal["gradient", "gauss_newton"] = "gradient"
+    """gpo/sppo/bt_reward's fit of each iteration (``SelfPlayConfig.solver``): gradient: ``epochs`` of
+    ``optimizer`` steps at ``lr``; gauss_newton: a damped Gauss-Newton step in sample space, so every
+    sampled answer's log-ratio moves by η·g to first order (``genpref.selfplay.gauss_newton``)."""
+    gauss_newton_damping: float = 0.1
+    """gauss_newton: damping relative to the mean diagonal of the gradients' Gram matrix."""
+    gauss_newton_steps: int = 1
+    """gauss_newton: steps per iteration."""
     epochs: int = 1
     """Passes over each iteration's samples."""
     batch_size: int = 64
@@ -292,6 +300,10 @@ class NashRun:
             weight_clip=a.weight_clip,
             center_targets=a.center_targets,
             judge_tolerance=a.judge_tolerance,
+            solver=a.solver,
+            gauss_newton_damping=a.gauss_newton_damping,
+            gauss_newton_steps=a.gauss_newton_steps,
+            seed=a.seed,
             optim=OptimConfig(
                 name=a.optimizer,
                 lr=a.lr,

@@ -277,6 +277,10 @@ def train_on_items(
     from genpref.train.loop import run_loop
 
     items = merge_duplicates(items)
+    if cfg.solver == "gauss_newton":
+        return fit_gauss_newton(
+            cfg, acc, lm, tokenizer, items, out, save_final, cfg.eta if eta is None else eta
+        )
     recipe = SelfPlayRecipe(
         items,
         tokenizer,
@@ -304,6 +308,41 @@ def train_on_items(
         lengths=[len(it.seq.input_ids) for it in items],
         save_final=save_final,
     )
+
+
+def fit_gauss_newton(
+    cfg: SelfPlayConfig, acc, lm, tokenizer, items: list, out: Path, save_final: bool, eta: float
+):
+    """``solver: gauss_newton``: ``cfg.gauss_newton_steps`` damped Gauss-Newton steps on ``items`` (in place);
+    a LoopResult like ``run_loop``'s, its metrics (one line per step) in ``out/metrics.jsonl``."""
+    from genpref.atomic_io import atomic_dir
+    from genpref.policy.logprobs import PolicyLogps
+    from genpref.selfplay.gauss_newton import gauss_newton_step
+    from genpref.train.loop import LoopResult, publish_config
+    from genpref.train.metrics import MetricsLog
+
+    if acc.num_processes > 1:
+        raise ConfigError(
+            f"selfplay solver gauss_newton runs in one process; this run has {acc.num_processes}.\n"
+            "  fix: launch without accelerate's multi-process launcher, or use solver: gradient"
+        )
+    from genpref.policy.sequences import make_batch
+
+    model = PolicyLogps(lm, cfg.engine.logprob_chunk).to(acc.device)
+    batch = make_batch(
+        [it.seq for it in items], packing=False, pad_id=tokenizer.pad_token_id, device=acc.device
+    )
+    metrics = MetricsLog(out / "metrics.jsonl", acc.is_main_process)
+    for step in range(1, cfg.gauss_newton_steps + 1):
+        stats = gauss_newton_step(
+            model, lm, batch, items, eta, cfg.gauss_newton_damping, cfg.length_normalized
+        )
+        metrics.log(step, **stats)
+    publish_config(out)
+    if save_final:
+        with atomic_dir(out / "final") as tmp:
+            SelfPlayRecipe(items, tokenizer, eta, cfg.length_normalized, False).save_model(lm, tmp)
+    return LoopResult(out / "final", cfg.gauss_newton_steps, metrics)
 
 
 def sequence_logps(cfg: SelfPlayConfig, policy_path: str, items: list) -> list[float]:
