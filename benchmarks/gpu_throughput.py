@@ -13,8 +13,9 @@ own. Settings:
 * ``trl_precompute``: ``precompute_ref_log_probs=True`` (done in ``DPOTrainer.__init__``).
 
 Timing (``torch.cuda.synchronize`` at every mark): ``end_to_end_s`` = tokenisation + reference +
-training + (genpref) writing the final model; for TRL ``DPOTrainer.__init__`` (tokenisation, model
-hash, reference precompute) + ``train()``. ``steady_pairs_per_s``: the training steps after
+training + writing the final model; for TRL ``DPOTrainer.__init__`` (tokenisation, model hash,
+reference precompute) + ``train()`` + ``save_model()`` (before 2026-11-28 TRL's figure had no save).
+``steady_pairs_per_s``: the training steps after
 --warmup_steps, from the start of the first timed step to the end of the last. Model FLOPs as in
 ``po_throughput.py``: 6·N·T per trained pair set (+2·N·T per reference forward in the run); MFU =
 FLOPs / time / the measured matmul peak of the run's precision. Memory: peak allocated CUDA memory
@@ -291,6 +292,8 @@ def _run_trl(args: argparse.Namespace, model_dir: Path, work: Path, precompute: 
     )  # fmt: skip
     init_s = _sync(args.device) - start
     trainer.train()
+    saved = _sync(args.device)
+    trainer.save_model(str(work / f"trl_final_{int(precompute)}"))  # both sides end with a model on disk
     end = _sync(args.device)
     data = trainer.train_dataset
     full = [(len(p) + len(c), len(p) + len(r))
@@ -299,6 +302,7 @@ def _run_trl(args: argparse.Namespace, model_dir: Path, work: Path, precompute: 
     out = {
         "end_to_end_s": end - start,
         "init_s": init_s,
+        "save_s": end - saved,
         "steady_s": steps[-1] - steps[warm],
         "steady_pairs": args.batch_size * (len(steps) - 1 - warm),
         "steps": trainer.state.global_step,
