@@ -99,6 +99,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--arena_min_gap", type=float, default=3.0, help="Arena grade gap for a pair / best-of-4.")
     p.add_argument("--arena_pairs_per_prompt", type=int, default=8, help="Arena training pairs per prompt.")
     p.add_argument(
+        "--arena_margin_per_score",
+        type=float,
+        default=0.0,
+        help="Margin (logits) per grade point of an arena training pair, for the hard loss (0: none).",
+    )
+    p.add_argument(
         "--arena_eval_prompts", type=int, default=None, help="Use at most this many held-out arena prompts."
     )
     p.add_argument("--max_eval", type=int, default=None, help="Use at most this many eval200 rows.")
@@ -145,7 +151,9 @@ def load_data(args: argparse.Namespace, work_dir: Path) -> dict:
     arena = load_rankings(data_dir / ARENA_FILE, drop_empty_responses=True)
     arena_train, arena_eval = split_by_prompt(arena.examples, args.arena_eval_fraction, seed=args.seed)
     pair_rule = RankingPairConfig(
-        min_score_gap=args.arena_min_gap, max_pairs_per_prompt=args.arena_pairs_per_prompt
+        min_score_gap=args.arena_min_gap,
+        max_pairs_per_prompt=args.arena_pairs_per_prompt,
+        margin_per_score=args.arena_margin_per_score,
     )
     arena_pairs = pairs_from_rankings(arena_train, pair_rule)
     uf = list(reports["train"].examples)
@@ -167,7 +175,12 @@ def load_data(args: argparse.Namespace, work_dir: Path) -> dict:
         | {
             "train_pairs": {"ultrafeedback": len(uf), "arena": len(arena_pairs)},
             "arena_prompts": {"train": len(arena_train), "eval": len(arena_eval[: args.arena_eval_prompts])},
-            "arena_pair_rule": f"grade gap >= {args.arena_min_gap}, ties never paired, <= {args.arena_pairs_per_prompt} per prompt",
+            "arena_pair_rule": f"grade gap >= {args.arena_min_gap}, ties never paired, <= {args.arena_pairs_per_prompt} per prompt"
+            + (
+                f", margin {args.arena_margin_per_score} per grade point"
+                if args.arena_margin_per_score
+                else ""
+            ),
             "hh_split": f"last {min(args.hh_eval, len(hh_all))} of {len(hh_all)} valid rows; evaluation only",
         },
     }
@@ -291,6 +304,9 @@ def check_reusable(row: dict, args: argparse.Namespace, path: Path) -> None:
     """Stop when a stored row was made with other settings; rows written before settings were stored
     are accepted with a warning."""
     stored, now = row.get("run_settings"), comparable_settings(args)
+    if stored is not None:  # an argument added after the row was made had its default then
+        defaults = comparable_settings(parse_args(["--output", str(path)]))
+        stored = {k: stored.get(k, defaults.get(k)) for k in now}
     if stored is None:
         print(f"warning: {path} records no settings (an older run); reusing it as is", file=sys.stderr)
         return

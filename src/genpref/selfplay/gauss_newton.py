@@ -130,6 +130,7 @@ def gauss_newton_step(
         ) * scale
         (logp * scale).sum().backward()  # rows are independent: each row's output gradients are its own
     lm.zero_grad(set_to_none=True)
+    layers = [m for m in layers if m in grads]  # a layer the batch did not reach has no gradient
     gram = sum(
         ghost_gram(inputs[m], grads[m]) + (_bias_gram(grads[m]) if m.bias is not None else 0) for m in layers
     )
