@@ -95,6 +95,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--head_lr", type=float, default=1e-3, help="Head learning rate.")
     p.add_argument("--gpm_tau", type=float, default=1.0, help="GPM temperature τ (paper code: 0.1).")
     p.add_argument("--gpm_l2", action="store_true", help="L2-normalise GPM embeddings (off by default).")
+    p.add_argument(
+        "--bt_center_rewards",
+        type=float,
+        default=0.0,
+        help="BT reward-centring coefficient (RMTrainConfig.center_rewards_coefficient; 0: off).",
+    )
     p.add_argument("--arena_eval_fraction", type=float, default=0.3, help="Arena prompts held out.")
     p.add_argument("--arena_min_gap", type=float, default=3.0, help="Arena grade gap for a pair / best-of-4.")
     p.add_argument("--arena_pairs_per_prompt", type=int, default=8, help="Arena training pairs per prompt.")
@@ -235,6 +241,7 @@ def run_worker(args: argparse.Namespace) -> None:
             log_every=10,
             progress=False,
         ),
+        center_rewards_coefficient=args.bt_center_rewards if judge == "bt" else 0.0,
         output_dir=str(run_dir),
     )
     t_train = time.perf_counter()

@@ -81,6 +81,20 @@ def regression_target(label: Tensor, margin: Tensor | None, clip: float) -> Tens
     return target
 
 
+def reward_centering_penalty(first: Tensor, second: Tensor) -> Tensor:
+    """(r₁ + r₂)² per pair: the auxiliary loss that keeps a BT reward's mean near 0 (Eisenstein et al. 2023,
+    arXiv 2312.09244; TRL's ``center_rewards_coefficient``). A BT loss only sees r₁ − r₂, so without it
+    the rewards drift by a free constant per prompt; the penalty pins the pair's mean to 0 and leaves
+    the difference, hence the preference probability, to the main loss.
+
+    Args:
+        first, second: (B,) rewards of the two sides.
+    Returns:
+        (B,) penalties. Example: r = (1.5, −0.5) → 1.0.
+    """
+    return (first + second) ** 2
+
+
 def preference_loss(
     loss_type: PreferenceLossType,
     logits: Tensor,

@@ -348,6 +348,7 @@ class PreferenceModel(nn.Module):
         Returns:
             logits (N,) = s/τ oriented so that positive means "first wins", label (N,), margin (N,).
             BT/GPM: N = B. PairPM: N = 2B (both presentation orders; the second with 1 − label).
+            BT also: rewards (B, 2), the rewards of the first and of the second sides.
         """
         n = label.shape[0]
         batch = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
@@ -378,7 +379,10 @@ class PreferenceModel(nn.Module):
                 self.prompt_head(prompt_state.to(self.prompt_head.weight.dtype))
             ).float()
         score = self.pair_scores(embedding[:n].float(), embedding[n:].float(), eigenvalues)
-        return {"logits": score / self.config.temperature, "label": label, "margin": margin}
+        out = {"logits": score / self.config.temperature, "label": label, "margin": margin}
+        if self.config.type == "bt":  # (B,) each side's reward, for reward centring
+            out["rewards"] = torch.stack([embedding[:n, 0], embedding[n:, 0]], dim=-1).float()
+        return out
 
     # ------------------------------------------------------------------ user API (inference)
     @torch.inference_mode()

@@ -23,7 +23,7 @@ from genpref.data.rankings import load_comparisons
 from genpref.data.train_eval import load_train_eval as load_train_eval_rows
 from genpref.data.types import PreferenceExample
 from genpref.eval.rm_eval import evaluate_features
-from genpref.losses.preference import PreferenceLossType, preference_loss
+from genpref.losses.preference import PreferenceLossType, preference_loss, reward_centering_penalty
 from genpref.models.backbone import check_backbone
 from genpref.models.lora import apply_lora
 from genpref.models.preference_model import PairFeatures, PreferenceModel
@@ -94,6 +94,10 @@ class PreferenceRecipe:
         losses = preference_loss(
             self.loss_type, out["logits"], out["label"], out["margin"], self.cfg.regression_clip
         )
+        if self.cfg.center_rewards_coefficient > 0:
+            losses = losses + self.cfg.center_rewards_coefficient * reward_centering_penalty(
+                *out["rewards"].unbind(-1)
+            )
         oriented = torch.where(out["label"] >= 0.5, out["logits"], -out["logits"])
         return StepResult(losses, {"accuracy": (oriented > 0).float()})
 

@@ -26,6 +26,9 @@ class RMTrainConfig:
     """hard: -log σ(z - margin); soft: cross-entropy on the row's prob; regression: ½(z - t)²."""
     regression_clip: float = 5.0
     """Regression loss: target logit bound for hard labels."""
+    center_rewards_coefficient: float = 0.0
+    """BT only: add this × (r_chosen + r_rejected)² to each pair's loss (reward centring, Eisenstein et al.
+    2023; TRL's ``center_rewards_coefficient``, 0.01 in its docs). 0: off."""
     eval_batch_size: int = 32
     """Batch size for evaluation."""
     output_dir: str = "runs/rm"
@@ -38,3 +41,11 @@ class RMTrainConfig:
     def __post_init__(self) -> None:
         at_least("eval_batch_size", self.eval_batch_size, 1)
         at_least("regression_clip", self.regression_clip, 0)
+        at_least("center_rewards_coefficient", self.center_rewards_coefficient, 0)
+        if self.center_rewards_coefficient > 0 and self.model.type != "bt":
+            from genpref.errors import ConfigError
+
+            raise ConfigError(
+                f"center_rewards_coefficient applies to a BT reward model; this model is {self.model.type!r}.\n"
+                "  fix: set center_rewards_coefficient: 0, or model.type: bt"
+            )
