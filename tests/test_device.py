@@ -51,9 +51,8 @@ def test_a_bf16_run_on_a_slow_bf16_cpu_trains_in_fp32(tmp_path, monkeypatch):
     from genpref.train.loop import start_run
 
     monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda: False)
-    monkeypatch.setattr(
-        device, "default_device", lambda: torch.device("cpu")
-    )  # a GPU machine trains bf16 there
+    # on a GPU machine the run's device is the GPU, where bf16 stays bf16
+    monkeypatch.setattr(device, "default_device", lambda: torch.device("cpu"))
     acc, _ = start_run({"x": 1}, TrainConfig(precision="bf16"), tmp_path / "a", resume=False)
     assert acc.mixed_precision == "no"
     acc, _ = start_run(

@@ -133,3 +133,18 @@ def test_train_on_items_with_the_gauss_newton_solver_saves_a_final_model(tmp_pat
     saved, _ = load_policy(str(out / "final"))
     moved = _logps(PolicyLogps(saved, 4096), tok, rows) - before
     assert moved.tolist() == pytest.approx([0.05 * g for g in [0.5, -0.4, 0.1, -0.3, 0.3]], rel=0.1, abs=1e-4)
+
+
+def test_layers_reading_one_input_share_its_product():
+    """q/k/v-like layers with one input: the grouped Gram equals the sum of each layer's own."""
+    from genpref.selfplay.gauss_newton import _layers_gram
+
+    torch.manual_seed(1)
+    q, k, o = nn.Linear(4, 6), nn.Linear(4, 3, bias=False), nn.Linear(6, 4)
+    a = torch.randn(3, 5, 4, dtype=torch.float64)
+    inputs = {q: a, k: a, o: torch.randn(3, 5, 6, dtype=torch.float64)}
+    grads = {q: torch.randn(3, 5, 6, dtype=torch.float64), k: torch.randn(3, 5, 3, dtype=torch.float64)}
+    grads[o] = torch.randn(3, 5, 4, dtype=torch.float64)
+    each = sum(ghost_gram(inputs[m], grads[m]) for m in (q, k, o))
+    biases = sum(grads[m].sum(1) @ grads[m].sum(1).T for m in (q, o))
+    assert torch.allclose(_layers_gram([q, k, o], inputs, grads), each + biases, rtol=1e-10, atol=1e-10)

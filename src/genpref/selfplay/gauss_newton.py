@@ -131,9 +131,7 @@ def gauss_newton_step(
         (logp * scale).sum().backward()  # rows are independent: each row's output gradients are its own
     lm.zero_grad(set_to_none=True)
     layers = [m for m in layers if m in grads]  # a layer the batch did not reach has no gradient
-    gram = sum(
-        ghost_gram(inputs[m], grads[m]) + (_bias_gram(grads[m]) if m.bias is not None else 0) for m in layers
-    )
+    gram = _layers_gram(layers, inputs, grads)
     weights = torch.tensor([r.weight for r in rows], dtype=torch.float64, device=gram.device)
     targets = torch.tensor([r.target for r in rows], dtype=torch.float64, device=gram.device)
     residual = eta * targets - ratio.double()
@@ -152,6 +150,20 @@ def gauss_newton_step(
         "fit_residual": float((predicted - residual).abs().mean()),
         "alpha_abs_max": float(alpha.abs().max()),
     }
+
+
+def _layers_gram(layers: list[nn.Linear], inputs: dict, grads: dict) -> Tensor:
+    """(N, N) Σ over ``layers`` of their ghost Gram matrices (weights and biases).
+
+    Layers that read the same input (q, k, v; gate, up) share one (a aᵀ) product: Σ_m (a aᵀ) ⊙ (b_m b_mᵀ) =
+    (a aᵀ) ⊙ (B Bᵀ) with B their output gradients side by side.
+    """
+    groups: dict = {}
+    for m in layers:
+        a = inputs[m]
+        groups.setdefault((a.data_ptr(), tuple(a.shape)), (a, []))[1].append(grads[m])
+    gram = sum(ghost_gram(a, torch.cat(bs, dim=-1)) for a, bs in groups.values())
+    return gram + sum(_bias_gram(grads[m]) for m in layers if m.bias is not None)
 
 
 def _bias_gram(b: Tensor) -> Tensor:

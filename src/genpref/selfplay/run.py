@@ -317,6 +317,8 @@ def fit_gauss_newton(
     a LoopResult like ``run_loop``'s, its metrics (one line per step) in ``out/metrics.jsonl``."""
     from genpref.atomic_io import atomic_dir
     from genpref.policy.logprobs import PolicyLogps
+    from genpref.policy.model import save_policy
+    from genpref.policy.sequences import make_batch
     from genpref.selfplay.gauss_newton import gauss_newton_step
     from genpref.train.loop import LoopResult, publish_config
     from genpref.train.metrics import MetricsLog
@@ -326,7 +328,6 @@ def fit_gauss_newton(
             f"selfplay solver gauss_newton runs in one process; this run has {acc.num_processes}.\n"
             "  fix: launch without accelerate's multi-process launcher, or use solver: gradient"
         )
-    from genpref.policy.sequences import make_batch
 
     model = PolicyLogps(lm, cfg.engine.logprob_chunk).to(acc.device)
     batch = make_batch(
@@ -341,7 +342,7 @@ def fit_gauss_newton(
     publish_config(out)
     if save_final:
         with atomic_dir(out / "final") as tmp:
-            SelfPlayRecipe(items, tokenizer, eta, cfg.length_normalized, False).save_model(lm, tmp)
+            save_policy(lm, tokenizer, tmp)
     return LoopResult(out / "final", cfg.gauss_newton_steps, metrics)
 
 
