@@ -148,3 +148,15 @@ def test_layers_reading_one_input_share_its_product():
     each = sum(ghost_gram(inputs[m], grads[m]) for m in (q, k, o))
     biases = sum(grads[m].sum(1) @ grads[m].sum(1).T for m in (q, o))
     assert torch.allclose(_layers_gram([q, k, o], inputs, grads), each + biases, rtol=1e-10, atol=1e-10)
+
+
+def test_gauss_newton_in_several_processes_is_refused_with_the_fix(tmp_path):
+    from types import SimpleNamespace
+
+    from genpref.errors import ConfigError
+    from genpref.selfplay.config import SelfPlayConfig
+    from genpref.selfplay.run import fit_gauss_newton
+
+    cfg = SelfPlayConfig(k=2, solver="gauss_newton")
+    with pytest.raises(ConfigError, match=r"one process; this run has 2.*\n.*fix: .*solver: gradient"):
+        fit_gauss_newton(cfg, SimpleNamespace(num_processes=2), None, None, [], tmp_path, False, 1.0)
