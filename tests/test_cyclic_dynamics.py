@@ -5,7 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from genpref.cyclic.dynamics import mwu_step, payoff, reference, sampled_targets, simulate
+from genpref.cyclic.dynamics import (
+    mwu_step,
+    payoff,
+    reference,
+    sampled_targets,
+    simulate,
+    simulate_per_prompt,
+)
 from genpref.cyclic.games import GAMES
 
 RPS = np.array([[0.5, 0.1, 0.9], [0.9, 0.5, 0.1], [0.1, 0.9, 0.5]])  # 1 ≻ 0, 2 ≻ 1, 0 ≻ 2, all at 0.9
@@ -85,3 +92,40 @@ def test_effective_eta_recovers_the_step_of_an_exact_update():
     u = payoff(RPS, "gpo") @ pi0
     assert effective_eta(pi0, mwu_step(pi0, u, 1.25), u) == pytest.approx(1.25, abs=0.03)
     assert effective_eta(pi0, pi0, u) == 0.0
+
+
+def test_per_prompt_dynamics_by_hand_and_equal_to_shared_when_prompts_start_alike():
+    a, b = np.array([0.6, 0.3, 0.1]), np.array([0.2, 0.2, 0.6])
+    out = simulate_per_prompt(RPS, np.stack([a, b]), "sppo", eta=1.0, iterations=1)
+    m = payoff(RPS, "sppo")
+    pooled = (mwu_step(a, m @ a, 1.0) + mwu_step(b, m @ b, 1.0)) / 2  # each prompt against itself
+    assert out["distributions"][0] == pytest.approx(((a + b) / 2).round(4).tolist())
+    assert out["distributions"][1] == pytest.approx(pooled.round(4).tolist())
+    alike = simulate_per_prompt(RPS, np.stack([a, a, a]), "gpo", 0.5, 3, "optimistic")
+    shared = simulate(RPS, a, "gpo", 0.5, 3, "optimistic")
+    assert np.array(alike["distributions"]) == pytest.approx(np.array(shared["distributions"]))
+
+
+def test_a_prompt_whose_samples_are_all_one_category_is_frozen():
+    # category 1 beats category 0 (P = 0.9) but has 0.1 % of the prompt's mass: exact multiplicative
+    # weights grow it (×e² per step at η = 5), while 8 samples a step almost never draw it, so the
+    # sampled prompt sees only category 0, every sample ties itself, and nothing moves
+    pi0s = np.array([[0.999, 0.001, 0.0]])
+    exact = simulate_per_prompt(RPS, pi0s, "sppo", 5.0, 6)
+    sampled = simulate_per_prompt(RPS, pi0s, "sppo", 5.0, 6, k=8, seed=0)
+    assert exact["distributions"][-1][1] > 0.5
+    # measured on 8 fresh draws a step, so a 0.1 % category shows up now and then: 1/8 at most once here
+    assert np.mean([d[1] for d in sampled["distributions"][1:]]) < 0.05
+
+
+def test_reference_adds_the_per_prompt_floor_when_given_each_prompts_start():
+    game = GAMES["pets_weighted"]
+    pi0s = np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.1, 0.7, 0.1]])
+    r = reference(game.matrix, pi0s.mean(0), "sppo", 3.0, 4, "optimistic", 2, 8, repeats=10, pi0s=pi0s)
+    low, high = r["per_prompt_sampled_average_exploitability_p10_p90"]
+    assert 0 <= low <= r["per_prompt_sampled_average_exploitability"] <= high
+    assert 0 <= r["per_prompt_sampled_fraction_at_most_0.05"] <= 1
+    assert "per_prompt_exact_average_exploitability" in r
+    assert "per_prompt_exact_average_exploitability" not in reference(
+        game.matrix, pi0s.mean(0), "sppo", 3.0, 4, "optimistic", 2, 8, repeats=2
+    )

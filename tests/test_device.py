@@ -128,7 +128,7 @@ def test_adamw_is_fused_only_when_asked():
     assert isinstance(rms, torch.optim.RMSprop)
 
 
-def test_fused_adamw_is_chosen_for_cuda_only():
+def test_fused_adamw_is_chosen_where_accelerate_keeps_the_optimizer():
     from types import SimpleNamespace
 
     from accelerate.utils import DistributedType
@@ -139,4 +139,6 @@ def test_fused_adamw_is_chosen_for_cuda_only():
     assert _fused_adamw(acc("cuda", DistributedType.NO))
     assert _fused_adamw(acc("cuda", DistributedType.MULTI_GPU))
     assert not _fused_adamw(acc("cuda", DistributedType.FSDP))
-    assert not _fused_adamw(acc("cpu", DistributedType.NO))
+    assert not _fused_adamw(acc("cuda", DistributedType.DEEPSPEED))
+    assert _fused_adamw(acc("cpu", DistributedType.NO))
+    assert _fused_adamw(acc("cpu", DistributedType.MULTI_CPU))

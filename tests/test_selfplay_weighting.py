@@ -311,3 +311,36 @@ def test_centred_targets_leave_unsampled_responses_alone():
         sum(w * g for w, g, c in zip(weights, centred, which.tolist()) if c == r) for r in range(3)
     ]
     assert dz[:3].tolist() == pytest.approx(per_response, abs=1e-6)
+
+
+def test_judged_classes_and_centring_make_one_step_multiplicative_weights_on_a_softmax():
+    """The Nash benchmark's default (``judged_distinct`` + ``center_targets``) on a tabular softmax over
+    the judge's classes: classes drawn 5, 2 and 1 times (class 3 never) from a non-uniform π. One step
+    moves each drawn class's log-probability by λ·g up to one shared constant (λ the same for all,
+    however often each was drawn, as multiplicative weights asks) and leaves the undrawn class's logit
+    where it was; with per-sample weights the slope depends on the class's count."""
+    from genpref.losses.selfplay import center_targets, selfplay_weights
+
+    counts, g = [5, 2, 1, 0], [-0.2, 0.1, 0.4, 0.0]
+    which = [c for c, n in enumerate(counts) for _ in range(n)]
+    rows = [g[c] for c in which]
+
+    def step(weights, targets):
+        z = torch.log(torch.tensor([0.5, 0.25, 0.15, 0.1])).requires_grad_(True)
+        logp = torch.log_softmax(z, 0)
+        idx = torch.tensor(which)
+        loss = torch.tensor(weights) * selfplay_square_loss(
+            logp[idx], logp.detach()[idx], torch.tensor(targets), 1.0
+        )
+        loss.sum().backward()
+        return -z.grad / 2
+
+    keys = [(0, f"text {i}") for i in range(len(which))]  # every text differs: only the judge groups them
+    w = selfplay_weights("judged_distinct", keys, [0.0] * len(which), k=len(which), judge_classes=which)
+    dz = step(w, center_targets(rows, w, [0] * len(which)))
+    slopes = [(dz[c] - dz[0]) / (g[c] - g[0]) for c in (1, 2)]
+    assert slopes[0].item() == pytest.approx(slopes[1].item(), rel=1e-5)
+    assert dz[3].item() == pytest.approx(0.0, abs=1e-7)
+    plain = step([1.0] * len(which), rows)
+    plain_slopes = [(plain[c] - plain[0]) / (g[c] - g[0]) for c in (1, 2)]
+    assert plain_slopes[1] < 0.7 * plain_slopes[0]  # the class drawn once moves less per unit of g

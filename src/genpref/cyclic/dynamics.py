@@ -111,6 +111,57 @@ def simulate(
     }
 
 
+def simulate_per_prompt(
+    p: np.ndarray,
+    pi0s: np.ndarray,
+    algorithm: Literal["sppo", "gpo"],
+    eta: float,
+    iterations: int,
+    update_rule: Literal["mwu", "optimistic"] = "mwu",
+    k: int | None = None,
+    seed: int = 0,
+) -> dict:
+    """Multiplicative weights run *separately on every prompt*, each from its own π_0(·|x).
+
+    :func:`simulate` gives all prompts one shared π (a category sampled on any prompt is updated on all
+    of them). A policy's prompts need not move together: each prompt's samples judge and update only
+    that prompt's distribution, and a category a prompt did not sample gets no update there, so a
+    prompt whose K samples are all one category is frozen. This is the benchmark's sampling with
+    independent prompts: with ``k`` samples per prompt (``k=None``: exact expectations per prompt),
+    g of a sample is its mean against its own prompt's k samples, and every iterate's pooled
+    distribution (the mean over prompts) is measured on N·k fresh draws.
+
+    Args:
+        pi0s: (N, C) each prompt's starting category distribution (rows sum to 1).
+    Returns:
+        as :func:`simulate`; ``distributions`` are the pooled (measured) ones.
+    """
+    m = payoff(p, algorithm)
+    rng = np.random.default_rng(seed)
+    pis = np.asarray(pi0s, dtype=float)
+    pis = pis / pis.sum(axis=1, keepdims=True)  # (N, C)
+    n, c = pis.shape
+    previous: list[np.ndarray | None] = [None] * n
+    measured = [pis.mean(axis=0)]
+    for _ in range(iterations):
+        for i in range(n):
+            if k is None:
+                g, seen = m @ pis[i], np.ones(c, dtype=bool)
+            else:
+                g, seen = sampled_targets(m, pis[i], 1, k, rng)
+            u, previous[i] = update_direction(g, previous[i], update_rule), g
+            pis[i] = mwu_step(pis[i], np.where(seen, u, 0.0), eta)
+        pooled = pis.mean(axis=0)
+        measured.append(rng.multinomial(n * k, pooled) / (n * k) if k is not None else pooled)
+    expl = [exploitability(p, d) for d in measured]
+    return {
+        "distributions": [np.round(d, 4).tolist() for d in measured],
+        "exploitability": expl,
+        "last_exploitability": expl[-1],
+        "average_exploitability": exploitability(p, np.mean(measured[1:], axis=0)),
+    }
+
+
 def reference(
     p: np.ndarray,
     pi0: np.ndarray,
@@ -122,10 +173,15 @@ def reference(
     k: int,
     repeats: int = 200,
     seed: int = 0,
+    pi0s: np.ndarray | None = None,
 ) -> dict:
     """What perfect multiplicative weights would score in the benchmark from the measured π_0: the exact
     run, and the sampled run's average-iterate exploitability over ``repeats`` seeds (mean and the
-    10th/90th percentiles)."""
+    10th/90th percentiles), with one π shared by all prompts (:func:`simulate`).
+
+    With ``pi0s`` ((N, C), each prompt's measured π_0), also the same figures for prompts that move
+    independently (:func:`simulate_per_prompt`), under ``per_prompt_*`` keys: the floor for a policy
+    whose prompts do not share what they learn."""
     exact = simulate(p, pi0, algorithm, eta, iterations, update_rule)
     runs = [
         simulate(p, pi0, algorithm, eta, iterations, update_rule, prompts, k, seed=seed + r)[
@@ -133,15 +189,28 @@ def reference(
         ]
         for r in range(repeats)
     ]
-    return {
+    out = {
         "exact_average_exploitability": exact["average_exploitability"],
         "exact_last_exploitability": exact["last_exploitability"],
-        "sampled_average_exploitability": float(np.mean(runs)),
-        "sampled_average_exploitability_p10_p90": [
-            float(np.percentile(runs, 10)),
-            float(np.percentile(runs, 90)),
-        ],
+        **_spread("sampled_average_exploitability", runs),
     }
+    if pi0s is not None:
+        exact = simulate_per_prompt(p, pi0s, algorithm, eta, iterations, update_rule)
+        runs = [
+            simulate_per_prompt(p, pi0s, algorithm, eta, iterations, update_rule, k, seed=seed + r)[
+                "average_exploitability"
+            ]
+            for r in range(repeats)
+        ]
+        out["per_prompt_exact_average_exploitability"] = exact["average_exploitability"]
+        out.update(_spread("per_prompt_sampled_average_exploitability", runs))
+        out["per_prompt_sampled_fraction_at_most_0.05"] = float(np.mean(np.array(runs) <= 0.05))
+    return out
+
+
+def _spread(name: str, runs: list[float]) -> dict:
+    """``name``: the mean of ``runs``; ``name_p10_p90``: their 10th and 90th percentiles."""
+    return {name: float(np.mean(runs)), f"{name}_p10_p90": [float(np.percentile(runs, q)) for q in (10, 90)]}
 
 
 def effective_eta(

@@ -68,11 +68,15 @@ class NashBenchArgs:
     """Games from genpref.cyclic.games.GAMES: pets (uniform Nash), pets_weighted (Nash 1/3, 2/9, 4/9)."""
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     """Any of gpo, sppo, bt_reward, bt_dpo."""
-    iterations: int = 10
+    iterations: int = 15
     """Self-play iterations T per method (the average iterate needs several turns of the cycle)."""
-    prompts: int = 8
-    """Prompt paraphrases used (the first N of the game's)."""
-    k: int = 8
+    prompts: int = 2
+    """Prompt paraphrases used (the first N of the game's). Each prompt plays its own game: its samples
+    judge and update only its own answers, and an animal it does not sample gets no update there. So few
+    prompts with many samples each: with 8 prompts × 8 samples even perfect multiplicative weights on
+    every prompt averages 0.10 exploitability on ``pets_weighted`` (prompts freeze on one animal), with
+    2 × 32 it averages 0.02 (``genpref.cyclic.dynamics.simulate_per_prompt``)."""
+    k: int = 32
     """Samples per prompt per iteration (the measured distribution pools N·K samples)."""
     max_new_tokens: int = 2
     """Tokens per answer (the category rule reads the first option named). Two tokens ("dog.") keep the
@@ -82,32 +86,35 @@ class NashBenchArgs:
     """Sampling temperature (1.0: samples follow π itself, as the multiplicative-weights view assumes)."""
     update_rule: Literal["mwu", "optimistic"] = "optimistic"
     """mwu: target g_t (SPPO/GPO as published); optimistic: 2 g_t − g_{t−1} (last-iterate remedy)."""
-    eta_gpo: float = 0.6
+    eta_gpo: float = 0.45
     """GPO η (target: the GPM logit s/τ against π_t's samples)."""
-    eta_sppo: float = 3.3
+    eta_sppo: float = 2.5
     """SPPO η (target: P̂(y ≻ π_t) − ½; 5.5 × eta_gpo takes GPO's step on ``pets``, where logit 0.9 =
     log 9 = 5.5 × (0.9 − ½))."""
-    eta_bt: float = 0.6
+    eta_bt: float = 0.45
     """bt_reward η (target: the BT logit r(y) − mean r, the GPO target of a BT judge)."""
     dpo_beta: float = 0.1
     """bt_dpo β."""
     dpo_lr: float = 6e-5
     """bt_dpo's AdamW learning rate (DPO's usual optimiser; ``lr``/``optimizer`` are the self-play loop's)."""
-    lr: float = 1e-3
-    """Learning rate of the self-play loop's policy updates (gpo, sppo, bt_reward; SGD: one step of
-    1e-3 moves π_0 by about the exact multiplicative-weights step of the requested η, measured)."""
+    lr: float = 4e-4
+    """Learning rate of the self-play loop's policy updates (gpo, sppo, bt_reward; SGD). With 2 prompts ×
+    32 samples and judged-class weights, one step of 4e-4 moves π by about the exact multiplicative-weights
+    step of the requested η (the realised η per iteration is in the results; 1e-3 suited 8 × 8 samples)."""
     optimizer: Literal["adamw", "sgd"] = "sgd"
     """Policy optimiser (a fresh one per iteration). With a few steps, AdamW's normalised step does not
     depend on η (measured: identical π_1 at η 0.75 and 1.5); SGD's step scales with η·g."""
     max_grad_norm: float = 0.0
     """Gradient clipping of the policy updates (0: none; clipping also normalises the step away from η)."""
-    weighting: Literal["sample", "distinct", "judged_distinct", "inverse_propensity"] = "sample"
-    """Loss weights of gpo/sppo/bt_reward (``SelfPlayConfig.weighting``): distinct and
+    weighting: Literal["sample", "distinct", "judged_distinct", "inverse_propensity"] = "judged_distinct"
+    """Loss weights of gpo/sppo/bt_reward (``SelfPlayConfig.weighting``): distinct, judged_distinct and
     inverse_propensity correct the replicator effect, so one gradient step moves a rarely sampled animal
-    as far as a common one."""
+    as far as a common one. judged_distinct (the default) counts once each group of a prompt's samples
+    that the judge cannot tell apart: with ``center_targets`` the step on a softmax is then exactly
+    multiplicative weights over those groups."""
     weight_clip: float = 10.0
     """Largest inverse-propensity weight before rescaling."""
-    center_targets: bool = False
+    center_targets: bool = True
     """Subtract each prompt's weighted mean target (``SelfPlayConfig.center_targets``), so one step moves
     each sampled answer by its own target and does not push all answers toward the most likely one."""
     judge_tolerance: float = 0.05
@@ -125,8 +132,11 @@ class NashBenchArgs:
     batch_size: int = 64
     """Sequences per optimiser step (bt_dpo: half as many pairs). 64 = the iteration's N·K samples: one
     full-batch step per epoch, every prompt in every step."""
-    judge_pairs: int = 40
-    """Judge training comparisons per pair of categories."""
+    judge_pairs: int = 80
+    """Judge training comparisons per pair of categories. GPO plays the game of the judge's *logits*,
+    where a small error in a strong preference (P 0.9 → logit 2.2) moves the equilibrium: on
+    ``pets_weighted`` (3 seeds) 40 pairs left the GPM's logit-game equilibrium 0.039–0.064 exploitable
+    under the oracle, 80 pairs 0.033–0.043 (the oracle's own logit game: 0.023)."""
     judge_epochs: int = 4
     """Judge training epochs (4: the GPM's category matrix within about 0.01 of the oracle's)."""
     judge_backbone: str = "minilm"
@@ -426,12 +436,15 @@ class NashRun:
         summary = summarise(game, distributions)
         summary.update(steps=steps, seconds=time.perf_counter() - start)
         if method in ("gpo", "sppo"):
-            summary.update(self.against_exact_dynamics(game, method, distributions))
+            per_prompt = np.array([game.distribution([s.text for s in ss]) for ss in samples0])  # (N, C)
+            summary.update(self.against_exact_dynamics(game, method, distributions, per_prompt))
         if "perfect_mwu" in summary:
             ref = summary["perfect_mwu"]
             print(
                 f"{'':<10} perfect multiplicative weights, same η, T and samples: average "
                 f"{ref['sampled_average_exploitability']:.3f} (exact {ref['exact_average_exploitability']:.3f}); "
+                f"prompts on their own {ref['per_prompt_sampled_average_exploitability']:.3f} "
+                f"(exact {ref['per_prompt_exact_average_exploitability']:.3f}); "
                 f"realised η per iteration {np.round(summary['effective_eta'], 2).tolist()}"
             )
         print(
@@ -442,10 +455,14 @@ class NashRun:
         del lm
         return summary
 
-    def against_exact_dynamics(self, game, method: str, distributions: list[np.ndarray]) -> dict:
+    def against_exact_dynamics(
+        self, game, method: str, distributions: list[np.ndarray], per_prompt: np.ndarray
+    ) -> dict:
         """How the trained policy compares with perfect multiplicative weights (``genpref.cyclic.dynamics``):
         per iteration, the η of the exact step closest to the measured one (under the oracle's payoff),
-        and the exact and sampled runs from the same measured π_0 with the same η, T and sample sizes."""
+        and the exact and sampled runs from the same measured π_0 with the same η, T and sample sizes,
+        with one π for all prompts and with every prompt on its own from its measured π_0 (``per_prompt``,
+        (N, C))."""
         from genpref.cyclic.dynamics import effective_eta, payoff, reference, update_direction
 
         a = self.args
@@ -457,7 +474,15 @@ class NashRun:
             realised.append(effective_eta(now, after, update_direction(g, previous, a.update_rule)))
             previous = g
         ref = reference(
-            game.matrix, distributions[0], method, eta, a.iterations, a.update_rule, a.prompts, a.k
+            game.matrix,
+            distributions[0],
+            method,
+            eta,
+            a.iterations,
+            a.update_rule,
+            a.prompts,
+            a.k,
+            pi0s=per_prompt,
         )
         return {"effective_eta": realised, "perfect_mwu": ref}
 
