@@ -74,8 +74,9 @@ class NashBenchArgs:
     """Prompt paraphrases used (the first N of the game's). Each prompt plays its own game: its samples
     judge and update only its own answers, and an animal it does not sample gets no update there. So few
     prompts with many samples each: with 8 prompts × 8 samples even perfect multiplicative weights on
-    every prompt averages 0.10 exploitability on ``pets_weighted`` (prompts freeze on one animal), with
-    2 × 32 it averages 0.02 (``genpref.cyclic.dynamics.simulate_per_prompt``)."""
+    every prompt averages 0.10–0.13 exploitability on ``pets_weighted`` (prompts freeze on one animal),
+    with 2 × 32 it averages 0.02 (``genpref.cyclic.dynamics.simulate_per_prompt``,
+    ``benchmarks/nash_design.py``)."""
     k: int = 32
     """Samples per prompt per iteration (the measured distribution pools N·K samples)."""
     max_new_tokens: int = 2
