@@ -35,46 +35,41 @@ DESIGNS = [
 ]
 
 
-def measure_start(game_name: str, prompts: int, k: int, seed: int, policy: list) -> np.ndarray:
-    """(prompts, C): each prompt's category distribution under π_0 from ``k`` samples (``policy``: a
-    one-slot cache for the loaded model and tokenizer)."""
-    from genpref.cyclic.games import GAMES
-    from genpref.models.backbone import resolve_backbone
-    from genpref.policy.model import load_policy
+def measure_start(game, lm, tokenizer, prompts: int, k: int, seed: int) -> np.ndarray:
+    """(prompts, C): each prompt's category distribution under π_0 from ``k`` samples."""
     from genpref.selfplay.nash import NashBenchArgs, NashRun
 
-    game = GAMES[game_name]
-    run = NashRun(NashBenchArgs(games=[game_name], prompts=prompts, k=k, seed=seed))
-    if not policy:
-        policy.extend(load_policy(resolve_backbone("smollm2-135m")))
-    lm, run.tokenizer = policy
-    run.chat = game.chat
+    run = NashRun(NashBenchArgs(games=[game.name], prompts=prompts, k=k, seed=seed))
+    run.tokenizer, run.chat = tokenizer, game.chat
     samples = run.generate(lm, run.prompts(game), 0)
     return np.array([game.distribution([s.text for s in ss]) for ss in samples])
 
 
-def floor(game_name: str, pi0s: np.ndarray, design: tuple, repeats: int) -> list[dict]:
-    from genpref.cyclic.dynamics import simulate, simulate_per_prompt
-    from genpref.cyclic.games import GAMES
+def floor(game, pi0s: np.ndarray, design: tuple, repeats: int) -> list[dict]:
+    """Rows of perfect multiplicative weights (``genpref.cyclic.dynamics.reference``) for one design,
+    GPO and SPPO, from the first ``prompts`` rows of ``pi0s``."""
+    from genpref.cyclic.dynamics import reference
 
-    game = GAMES[game_name]
     n, k, iterations, scale = design
     rows = []
     for algorithm, eta in (("gpo", 0.6 * scale), ("sppo", 3.3 * scale)):
-        row = {"game": game_name, "design": f"{n} x {k}, T {iterations}", "algorithm": algorithm, "eta": eta}
-        runs = {
-            "shared": lambda s, a=algorithm, e=eta: simulate(
-                game.matrix, pi0s[:n].mean(0), a, e, iterations, "optimistic", n, k, s
-            ),
-            "per_prompt": lambda s, a=algorithm, e=eta: simulate_per_prompt(
-                game.matrix, pi0s[:n], a, e, iterations, "optimistic", k, s
-            ),
-        }
-        for name, run in runs.items():
-            values = np.array([run(seed)["average_exploitability"] for seed in range(repeats)])
-            row[f"{name}_mean"] = float(values.mean())
-            row[f"{name}_p10"], row[f"{name}_p90"] = (float(np.percentile(values, q)) for q in (10, 90))
-            row[f"{name}_share_ok"] = float((values <= 0.05).mean())
+        ref = reference(
+            game.matrix,
+            pi0s[:n].mean(0),
+            algorithm,
+            eta,
+            iterations,
+            "optimistic",
+            n,
+            k,
+            repeats,
+            pi0s=pi0s[:n],
+        )
+        row = {"game": game.name, "design": f"{n} x {k}, T {iterations}", "algorithm": algorithm, "eta": eta}
+        for name, prefix in (("shared", "sampled"), ("per_prompt", "per_prompt_sampled")):
+            row[f"{name}_mean"] = ref[f"{prefix}_average_exploitability"]
+            row[f"{name}_p10"], row[f"{name}_p90"] = ref[f"{prefix}_average_exploitability_p10_p90"]
+            row[f"{name}_share_ok"] = ref[f"{prefix}_fraction_at_most_0.05"]
         rows.append(row)
     return rows
 
@@ -91,12 +86,21 @@ def main() -> None:
     args = parser.parse_args()
     offline_hub()
     sys.path.insert(0, str(REPO_ROOT / "src"))
+    from genpref.cyclic.games import GAMES
+    from genpref.models.backbone import resolve_backbone
+    from genpref.policy.model import load_policy
+
+    lm, tokenizer = load_policy(resolve_backbone("smollm2-135m"))
     most = max(d[0] for d in DESIGNS)
-    starts, rows, policy = {}, [], []
-    for game in args.games.split(","):
-        starts[game] = measure_start(game, most, args.measure_k, args.seed, policy)
+    starts, by_prompts, rows = {}, {}, []
+    for name in args.games.split(","):
+        game = GAMES[name]
+        key = (tuple(game.prompts[:most]), game.chat)  # games on the same prompts share π_0's start
+        if key not in by_prompts:
+            by_prompts[key] = measure_start(game, lm, tokenizer, most, args.measure_k, args.seed)
+        starts[name] = by_prompts[key]
         for design in DESIGNS:
-            rows += floor(game, starts[game], design, args.repeats)
+            rows += floor(game, starts[name], design, args.repeats)
     print(
         format_table(
             rows,

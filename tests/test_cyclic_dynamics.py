@@ -82,6 +82,7 @@ def test_reference_reports_exact_and_sampled_figures():
     )
     low, high = r["sampled_average_exploitability_p10_p90"]
     assert 0 <= low <= r["sampled_average_exploitability"] <= high
+    assert 0 <= r["sampled_fraction_at_most_0.05"] <= 1
     assert r["exact_average_exploitability"] >= 0
 
 

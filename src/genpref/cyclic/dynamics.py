@@ -101,13 +101,18 @@ def simulate(
         u, previous = update_direction(g, previous, update_rule), g
         pi = mwu_step(pi, np.where(seen, u, 0.0), eta)
         measured.append(rng.multinomial(prompts * k, pi) / (prompts * k) if sampled else pi)
+    return _trajectory(p, measured)
+
+
+def _trajectory(p: np.ndarray, measured: list[np.ndarray]) -> dict:
+    """A run's result from its iterates π_0..π_T: each one's exploitability, the last one's, and that of
+    the average of π_1..π_T."""
     expl = [exploitability(p, d) for d in measured]
-    average = np.mean(measured[1:], axis=0)
     return {
         "distributions": [np.round(d, 4).tolist() for d in measured],
         "exploitability": expl,
         "last_exploitability": expl[-1],
-        "average_exploitability": exploitability(p, average),
+        "average_exploitability": exploitability(p, np.mean(measured[1:], axis=0)),
     }
 
 
@@ -153,13 +158,7 @@ def simulate_per_prompt(
             pis[i] = mwu_step(pis[i], np.where(seen, u, 0.0), eta)
         pooled = pis.mean(axis=0)
         measured.append(rng.multinomial(n * k, pooled) / (n * k) if k is not None else pooled)
-    expl = [exploitability(p, d) for d in measured]
-    return {
-        "distributions": [np.round(d, 4).tolist() for d in measured],
-        "exploitability": expl,
-        "last_exploitability": expl[-1],
-        "average_exploitability": exploitability(p, np.mean(measured[1:], axis=0)),
-    }
+    return _trajectory(p, measured)
 
 
 def reference(
@@ -176,41 +175,49 @@ def reference(
     pi0s: np.ndarray | None = None,
 ) -> dict:
     """What perfect multiplicative weights would score in the benchmark from the measured π_0: the exact
-    run, and the sampled run's average-iterate exploitability over ``repeats`` seeds (mean and the
-    10th/90th percentiles), with one π shared by all prompts (:func:`simulate`).
+    run, and the sampled run's average-iterate exploitability over ``repeats`` seeds (mean, the
+    10th/90th percentiles and the share of seeds at most 0.05), with one π shared by all prompts
+    (:func:`simulate`).
 
     With ``pi0s`` ((N, C), each prompt's measured π_0), also the same figures for prompts that move
     independently (:func:`simulate_per_prompt`), under ``per_prompt_*`` keys: the floor for a policy
     whose prompts do not share what they learn."""
     exact = simulate(p, pi0, algorithm, eta, iterations, update_rule)
-    runs = [
-        simulate(p, pi0, algorithm, eta, iterations, update_rule, prompts, k, seed=seed + r)[
-            "average_exploitability"
-        ]
-        for r in range(repeats)
-    ]
     out = {
         "exact_average_exploitability": exact["average_exploitability"],
         "exact_last_exploitability": exact["last_exploitability"],
-        **_spread("sampled_average_exploitability", runs),
+        **_over_seeds(
+            "sampled",
+            lambda s: simulate(p, pi0, algorithm, eta, iterations, update_rule, prompts, k, seed=s),
+            repeats,
+            seed,
+        ),
     }
     if pi0s is not None:
         exact = simulate_per_prompt(p, pi0s, algorithm, eta, iterations, update_rule)
-        runs = [
-            simulate_per_prompt(p, pi0s, algorithm, eta, iterations, update_rule, k, seed=seed + r)[
-                "average_exploitability"
-            ]
-            for r in range(repeats)
-        ]
         out["per_prompt_exact_average_exploitability"] = exact["average_exploitability"]
-        out.update(_spread("per_prompt_sampled_average_exploitability", runs))
-        out["per_prompt_sampled_fraction_at_most_0.05"] = float(np.mean(np.array(runs) <= 0.05))
+        out.update(
+            _over_seeds(
+                "per_prompt_sampled",
+                lambda s: simulate_per_prompt(p, pi0s, algorithm, eta, iterations, update_rule, k, seed=s),
+                repeats,
+                seed,
+            )
+        )
     return out
 
 
-def _spread(name: str, runs: list[float]) -> dict:
-    """``name``: the mean of ``runs``; ``name_p10_p90``: their 10th and 90th percentiles."""
-    return {name: float(np.mean(runs)), f"{name}_p10_p90": [float(np.percentile(runs, q)) for q in (10, 90)]}
+def _over_seeds(name: str, run, repeats: int, seed: int) -> dict:
+    """``run(seed)``'s average-iterate exploitability for seeds seed..seed + repeats − 1: under
+    ``{name}_average_exploitability`` the mean, ``…_p10_p90`` the 10th and 90th percentiles, and
+    ``{name}_fraction_at_most_0.05`` the share of seeds at most 0.05."""
+    runs = np.array([run(seed + r)["average_exploitability"] for r in range(repeats)])
+    key = f"{name}_average_exploitability"
+    return {
+        key: float(runs.mean()),
+        f"{key}_p10_p90": [float(np.percentile(runs, q)) for q in (10, 90)],
+        f"{name}_fraction_at_most_0.05": float((runs <= 0.05).mean()),
+    }
 
 
 def effective_eta(
