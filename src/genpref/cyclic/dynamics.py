@@ -79,11 +79,13 @@ def simulate(
     prompts: int | None = None,
     k: int | None = None,
     seed: int = 0,
+    measure_by_samples: bool = True,
 ) -> dict:
     """Multiplicative weights from π_0 for ``iterations`` steps on the game with preference matrix ``p``.
 
     Exact when ``prompts``/``k`` are None; otherwise sampled as described in the module docstring
-    (targets from N·K samples, every iterate measured on N·K fresh draws).
+    (targets from N·K samples, every iterate measured on N·K fresh draws, or exactly with
+    ``measure_by_samples=False``, as the benchmark measures its policy by default).
 
     Returns ``{"distributions": [π_0, …, π_T] (measured when sampled), "exploitability": per iterate,
     "average_exploitability": of the mean of π_1..π_T, "last_exploitability"}``.
@@ -100,7 +102,8 @@ def simulate(
             g, seen = m @ pi, np.ones(len(pi), dtype=bool)
         u, previous = update_direction(g, previous, update_rule), g
         pi = mwu_step(pi, np.where(seen, u, 0.0), eta)
-        measured.append(rng.multinomial(prompts * k, pi) / (prompts * k) if sampled else pi)
+        draw = sampled and measure_by_samples
+        measured.append(rng.multinomial(prompts * k, pi) / (prompts * k) if draw else pi)
     return _trajectory(p, measured)
 
 
@@ -125,6 +128,7 @@ def simulate_per_prompt(
     update_rule: Literal["mwu", "optimistic"] = "mwu",
     k: int | None = None,
     seed: int = 0,
+    measure_by_samples: bool = True,
 ) -> dict:
     """Multiplicative weights run *separately on every prompt*, each from its own π_0(·|x).
 
@@ -134,7 +138,8 @@ def simulate_per_prompt(
     prompt whose K samples are all one category is frozen. This is the benchmark's sampling with
     independent prompts: with ``k`` samples per prompt (``k=None``: exact expectations per prompt),
     g of a sample is its mean against its own prompt's k samples, and every iterate's pooled
-    distribution (the mean over prompts) is measured on N·k fresh draws.
+    distribution (the mean over prompts) is measured on N·k fresh draws (exactly with
+    ``measure_by_samples=False``).
 
     Args:
         pi0s: (N, C) each prompt's starting category distribution (rows sum to 1).
@@ -157,7 +162,8 @@ def simulate_per_prompt(
             u, previous[i] = update_direction(g, previous[i], update_rule), g
             pis[i] = mwu_step(pis[i], np.where(seen, u, 0.0), eta)
         pooled = pis.mean(axis=0)
-        measured.append(rng.multinomial(n * k, pooled) / (n * k) if k is not None else pooled)
+        draw = k is not None and measure_by_samples
+        measured.append(rng.multinomial(n * k, pooled) / (n * k) if draw else pooled)
     return _trajectory(p, measured)
 
 
@@ -173,6 +179,7 @@ def reference(
     repeats: int = 200,
     seed: int = 0,
     pi0s: np.ndarray | None = None,
+    measure_by_samples: bool = True,
 ) -> dict:
     """What perfect multiplicative weights would score in the benchmark from the measured π_0: the exact
     run, and the sampled run's average-iterate exploitability over ``repeats`` seeds (mean, the
@@ -181,14 +188,17 @@ def reference(
 
     With ``pi0s`` ((N, C), each prompt's measured π_0), also the same figures for prompts that move
     independently (:func:`simulate_per_prompt`), under ``per_prompt_*`` keys: the floor for a policy
-    whose prompts do not share what they learn."""
+    whose prompts do not share what they learn. ``measure_by_samples``: each sampled run's iterates are
+    measured on N·K draws, as a policy measured on its samples would be (false: exactly)."""
     exact = simulate(p, pi0, algorithm, eta, iterations, update_rule)
     out = {
         "exact_average_exploitability": exact["average_exploitability"],
         "exact_last_exploitability": exact["last_exploitability"],
         **_over_seeds(
             "sampled",
-            lambda s: simulate(p, pi0, algorithm, eta, iterations, update_rule, prompts, k, seed=s),
+            lambda s: simulate(
+                p, pi0, algorithm, eta, iterations, update_rule, prompts, k, s, measure_by_samples
+            ),
             repeats,
             seed,
         ),
@@ -199,7 +209,9 @@ def reference(
         out.update(
             _over_seeds(
                 "per_prompt_sampled",
-                lambda s: simulate_per_prompt(p, pi0s, algorithm, eta, iterations, update_rule, k, seed=s),
+                lambda s: simulate_per_prompt(
+                    p, pi0s, algorithm, eta, iterations, update_rule, k, s, measure_by_samples
+                ),
                 repeats,
                 seed,
             )

@@ -28,6 +28,9 @@ class Sample:
     token_ids: list[int]
     logp: float
     finished: bool  # EOS generated before max_new_tokens
+    logits: torch.Tensor | None = None
+    """(len(token_ids), V) raw next-token logits at each generated position, on the CPU; kept only with
+    ``SamplingConfig.keep_logits``."""
 
 
 @dataclass
@@ -42,6 +45,10 @@ class SamplingConfig:
     """Tokens per response."""
     batch_size: int = 16
     """Sequences generated together."""
+    keep_logits: bool = False
+    """Keep each sample's raw next-token logits (``Sample.logits``) for measurements that need the
+    policy's probabilities and not only its samples (``genpref bench nash``); memory: length × vocab floats
+    per sample."""
     share_prompt_prefill: bool = True
     """Encode each distinct prompt of a batch once and copy its key/value cache to that prompt's
     samples (the K samples of a prompt share their prompt): the same samples with K times less prompt
@@ -113,6 +120,9 @@ class TransformersGenerator:
                         token_ids=ids,
                         logp=float(token_logp[row, :length].sum()),
                         finished=eos in ids,
+                        logits=logits[row, :length].to("cpu", copy=True)
+                        if self.sampling.keep_logits
+                        else None,
                     )
                 )
         self.model.train(was_training)

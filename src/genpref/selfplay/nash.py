@@ -25,9 +25,10 @@ the shared training loop):
 ``--update_rule optimistic`` adds the known remedy for last-iterate cycling, optimistic multiplicative
 weights: the target becomes 2 g_t(y) − g_{t−1}(y), with g_{t−1}(y) judged against π_{t−1}'s samples.
 
-Departures from a full-scale run, on purpose: measured distributions are the iteration's own N·K
-samples (pooled over the game's prompt paraphrases, so sampling noise of about ±1/√(N·K) per
-category is part of every number); η is chosen per algorithm from its target scale (GPO's logits are
+Departures from a full-scale run, on purpose: a policy's category distribution is computed from its
+probabilities over its two-token answers (``--measure exact``, :mod:`genpref.selfplay.nash_measure`;
+averaged over the game's prompt paraphrases), not counted on samples, so no measurement noise enters
+the exploitability (``--measure samples`` counts the iteration's N·K samples instead); η is chosen per algorithm from its target scale (GPO's logits are
 ~5× SPPO's P − ½ near ½); each iteration takes one full-batch SGD step from the regression's start, so
 the realised step is a policy-gradient step in the direction the targets ask for, scaled by η (AdamW's
 normalised first step would ignore η), not the regression's exact minimiser. Every gpo/sppo run is
@@ -85,6 +86,13 @@ class NashBenchArgs:
     moves, and pushing down sampled off-topic tails only moves their mass to unsampled ones."""
     temperature: float = 1.0
     """Sampling temperature (1.0: samples follow π itself, as the multiplicative-weights view assumes)."""
+    measure: Literal["exact", "samples"] = "exact"
+    """How each iterate's category distribution is measured. exact: from the policy's probabilities over
+    its two-token answers (``genpref.selfplay.nash_measure``: read off the logits that sampling computes
+    anyway, 95–98 % of the probability decoded exactly, the rest by its first token; needs
+    ``max_new_tokens`` ≤ 2 and temperature 1); samples: the share of each category among the iteration's
+    N·K samples (±0.06 per category at 64 samples, which also raises exploitability on average). The
+    results carry the sample shares either way (``sample_distributions``)."""
     update_rule: Literal["mwu", "optimistic"] = "optimistic"
     """mwu: target g_t (SPPO/GPO as published); optimistic: 2 g_t − g_{t−1} (last-iterate remedy)."""
     eta_gpo: float = 0.45
@@ -209,6 +217,12 @@ class NashRun:
             )
         if args.iterations < 1 or args.k < 2 or args.prompts < 1:
             raise ConfigError("iterations >= 1, k >= 2 and prompts >= 1 are required")
+        if args.measure == "exact" and (args.max_new_tokens > 2 or args.temperature != 1.0):
+            raise ConfigError(
+                f"--measure exact reads π off two-token answers at temperature 1; got max_new_tokens "
+                f"{args.max_new_tokens}, temperature {args.temperature}.\n"
+                "  fix: --max_new_tokens 2 --temperature 1.0, or --measure samples"
+            )
         self.args, self.games = args, [GAMES[g] for g in args.games]
         self.out = Path(args.output).parent
         self.chat = False  # the current game's prompt view (set per game in run)
@@ -221,7 +235,11 @@ class NashRun:
 
         a = self.args
         sampling = SamplingConfig(
-            temperature=a.temperature, top_p=1.0, max_new_tokens=a.max_new_tokens, batch_size=64
+            temperature=a.temperature,
+            top_p=1.0,
+            max_new_tokens=a.max_new_tokens,
+            batch_size=64,
+            keep_logits=a.measure == "exact",
         )
         generator = TransformersGenerator(lm, self.tokenizer, sampling)
         return generator.generate(self.policy_view(prompts), a.k, seed=a.seed + 7919 * t, progress=False)
@@ -231,6 +249,18 @@ class NashRun:
         from genpref.selfplay.prompts import as_user_turn
 
         return [as_user_turn(p) for p in prompts] if self.chat else list(prompts)
+
+    def measure(self, game, lm, prompts: list[str], samples: list) -> tuple[np.ndarray, float]:
+        """(N, C) each prompt's category distribution (``args.measure``) and the least probability mass
+        resolved from exact text on any prompt (1.0 when measured by samples)."""
+        from genpref.selfplay.generate import prompt_ids
+        from genpref.selfplay.nash_measure import from_samples
+
+        if self.args.measure == "samples":
+            return np.stack([game.distribution([s.text for s in ss]) for ss in samples]), 1.0
+        ids = [prompt_ids(self.tokenizer, p) for p in self.policy_view(prompts)]
+        measured = from_samples(self.tokenizer, game, samples, lm, ids)
+        return np.stack([m.distribution for m in measured]), min(m.resolved for m in measured)
 
     # -- judges -----------------------------------------------------------------------------------
     def prompts(self, game) -> list[str]:
@@ -424,7 +454,9 @@ class NashRun:
         else:
             judge = judges["gpm" if method in ("gpo", "sppo") else "bt"]
         texts = lambda samples: [s.text for ss in samples for s in ss]  # noqa: E731
-        distributions, steps = [game.distribution(texts(samples0))], []
+        per_prompt, resolved = self.measure(game, lm, prompts, samples0)  # (N, C) π_0 on each prompt
+        distributions, steps = [per_prompt.mean(axis=0)], []
+        by_samples, least_resolved = [game.distribution(texts(samples0))], [resolved]
         samples, previous = samples0, None
         for t in range(a.iterations):
             folder = self.out / game.name / method / f"iter-{t}"
@@ -433,11 +465,18 @@ class NashRun:
             else:
                 steps.append(self.selfplay_step(method, lm, judge, prompts, samples, previous, folder))
             previous, samples = samples, self.generate(lm, prompts, t + 1)
-            distributions.append(game.distribution(texts(samples)))
+            measured, resolved = self.measure(game, lm, prompts, samples)
+            distributions.append(measured.mean(axis=0))
+            by_samples.append(game.distribution(texts(samples)))
+            least_resolved.append(resolved)
         summary = summarise(game, distributions)
-        summary.update(steps=steps, seconds=time.perf_counter() - start)
+        summary.update(
+            steps=steps,
+            seconds=time.perf_counter() - start,
+            sample_distributions=[d.round(4).tolist() for d in by_samples],
+            resolved_mass=least_resolved,
+        )
         if method in ("gpo", "sppo"):
-            per_prompt = np.array([game.distribution([s.text for s in ss]) for ss in samples0])  # (N, C)
             summary.update(self.against_exact_dynamics(game, method, distributions, per_prompt))
         if "perfect_mwu" in summary:
             ref = summary["perfect_mwu"]
@@ -484,6 +523,7 @@ class NashRun:
             a.prompts,
             a.k,
             pi0s=per_prompt,
+            measure_by_samples=a.measure == "samples",
         )
         return {"effective_eta": realised, "perfect_mwu": ref}
 

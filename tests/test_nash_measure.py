@@ -1,0 +1,108 @@
+"""Exact category distributions of two-token answers (genpref.selfplay.nash_measure): a hand-computed
+tree, and the logits kept by sampling equal to the policy's own next-token probabilities."""
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import tiny_llama
+
+from genpref.cyclic.games import GAMES
+from genpref.selfplay.nash_measure import (
+    MeasureConfig,
+    VocabularyCategories,
+    _next_token_probs,
+    answer_tree_distribution,
+    category_distribution,
+    from_samples,
+)
+
+
+def _single(tok, text: str) -> int:
+    ids = tok.encode(text, add_special_tokens=False)
+    assert len(ids) == 1, (text, ids)
+    return ids[0]
+
+
+def test_answer_tree_by_hand():
+    """p1: " cat" .5, " pet" .3, EOS .1, " dog" .1. After " cat": "." .8, "fish" .2 ("catfish": other).
+    After " pet": " fish" .5, "." .5. " dog" is not enumerated: it keeps its first-token category.
+    cat .5·.8 = .4; fish .3·.5 = .15; dog .1; other .5·.2 + .3·.5 + .1 (empty answer) = .35."""
+    from genpref.policy.model import load_tokenizer
+
+    tok = load_tokenizer(tiny_llama())
+    game = GAMES["pets"]
+    v = len(tok)
+    vocab = VocabularyCategories(tok, game, v)
+    cat, pet, dog = (_single(tok, t) for t in (" cat", " pet", " dog"))
+    dot, fish_glued, fish = (_single(tok, t) for t in (".", "fish", " fish"))
+    p1 = torch.zeros(v, dtype=torch.float64)
+    p1[[cat, pet, tok.eos_token_id, dog]] = torch.tensor([0.5, 0.3, 0.1, 0.1], dtype=torch.float64)
+    p2 = torch.zeros(2, v, dtype=torch.float64)
+    p2[0, [dot, fish_glued]] = torch.tensor([0.8, 0.2], dtype=torch.float64)
+    p2[1, [fish, dot]] = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    m = answer_tree_distribution(vocab, p1, torch.tensor([cat, pet]), p2, second_max=4)
+    assert m.distribution == pytest.approx([0.4, 0.1, 0.15, 0.35])  # cat, dog, fish, other
+    assert m.resolved == pytest.approx(0.9)  # all but " dog" (first token only)
+
+
+def test_kept_logits_are_the_policy_probabilities_and_both_measurements_agree():
+    """Sampling with keep_logits records π(t₁|x) and π(t₂|x,t₁) exactly as a forward pass gives them, so
+    the sample-based measurement equals the tree built from direct forward passes on the same first
+    tokens; the key/value-cache route of category_distribution gives the same second-token rows."""
+    from genpref.policy.model import load_policy
+    from genpref.selfplay.generate import SamplingConfig, TransformersGenerator, prompt_ids
+
+    lm, tok = load_policy(tiny_llama())
+    game = GAMES["pets"]
+    prompts = list(game.prompts[:2])
+    sampling = SamplingConfig(temperature=1.0, top_p=1.0, max_new_tokens=2, batch_size=8, keep_logits=True)
+    samples = TransformersGenerator(lm, tok, sampling).generate(prompts, 6, seed=0, progress=False)
+    ids = [prompt_ids(tok, p) for p in prompts]
+    measured = from_samples(tok, game, samples)
+    vocab = VocabularyCategories(tok, game, lm.config.vocab_size)
+    for i in range(2):
+        p1 = _next_token_probs(lm, [ids[i]])[0]
+        firsts = list(dict.fromkeys(s.token_ids[0] for s in samples[i] if len(s.token_ids) == 2))
+        p2 = _next_token_probs(lm, [ids[i] + [t] for t in firsts])
+        direct = answer_tree_distribution(vocab, p1, torch.tensor(firsts), p2, MeasureConfig().second_max)
+        assert measured[i].distribution == pytest.approx(direct.distribution, abs=1e-5)
+        assert measured[i].distribution.sum() == pytest.approx(1.0)
+        cached = category_distribution(lm, tok, game, ids[i], MeasureConfig(first_max=3, first_mass=1.0))
+        top = p1.argsort(descending=True)[:3]
+        tree = answer_tree_distribution(
+            vocab, p1, top, _next_token_probs(lm, [ids[i] + [int(t)] for t in top]), 64
+        )
+        assert cached.distribution == pytest.approx(tree.distribution, abs=1e-5)
+
+
+def test_measuring_needs_the_logits():
+    from genpref.errors import ConfigError
+    from genpref.policy.model import load_tokenizer
+    from genpref.selfplay.generate import Sample
+
+    with pytest.raises(ConfigError, match="keep_logits"):
+        from_samples(load_tokenizer(tiny_llama()), GAMES["pets"], [[Sample("cat", [1], -1.0, False)]])
+
+
+def test_exact_measurement_refuses_longer_answers():
+    from genpref.errors import ConfigError
+    from genpref.selfplay.nash import NashBenchArgs, NashRun
+
+    with pytest.raises(ConfigError, match="max_new_tokens 2 --temperature 1.0, or --measure samples"):
+        NashRun(NashBenchArgs(max_new_tokens=3))
+    NashRun(NashBenchArgs(max_new_tokens=3, measure="samples"))  # counting samples works at any length
+
+
+def test_exactly_measured_dynamics_have_no_measurement_noise():
+    """η = 0: π never moves; measured exactly every iterate is π_0, measured on 2 × 4 draws it is a
+    multiple of 1/8."""
+    from genpref.cyclic.dynamics import simulate, simulate_per_prompt
+
+    p = GAMES["pets"].matrix
+    pi0 = np.array([0.3, 0.3, 0.3, 0.1])
+    exact = simulate(p, pi0, "sppo", 0.0, 3, prompts=2, k=4, measure_by_samples=False)
+    assert np.allclose(exact["distributions"], [pi0] * 4)
+    drawn = simulate(p, pi0, "sppo", 0.0, 3, prompts=2, k=4)
+    assert np.allclose(np.array(drawn["distributions"][1:]) * 8 % 1, 0)
+    per_prompt = simulate_per_prompt(p, np.stack([pi0, pi0]), "gpo", 0.0, 2, k=4, measure_by_samples=False)
+    assert np.allclose(per_prompt["distributions"], [pi0] * 3)
