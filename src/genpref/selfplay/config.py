@@ -103,12 +103,17 @@ class SelfPlayConfig:
     judge_tolerance: float = 0.05
     """judged_distinct: two samples of a prompt are one response when their rows of the judge's P matrix
     differ by at most this in every column."""
-    solver: Literal["gradient", "gauss_newton"] = "gradient"
+    solver: Literal["gradient", "line_search", "gauss_newton"] = "gradient"
     """How each iteration fits its regression. gradient: ``optim`` and ``train`` (epochs of optimiser
-    steps, as the papers). gauss_newton: one damped Gauss-Newton step in sample space
+    steps, as the papers). line_search: the same steps, then the whole update scaled along itself to the
+    length that fits the regression best to first order (``genpref.selfplay.line_search``; one more
+    no-grad pass over the samples; single process), so the realised η no longer depends on the size of
+    the iteration's gradients. gauss_newton: one damped Gauss-Newton step in sample space
     (``genpref.selfplay.gauss_newton``; single process): every sampled response's log-ratio moves by η·g
     to first order, however often it was drawn and however its gradient overlaps the others', at one
     batched forward and backward pass; it updates the linear layers (not embeddings or norms)."""
+    line_search_max_scale: float = 10.0
+    """line_search: largest factor applied to the optimiser's update."""
     gauss_newton_damping: float = 0.1
     """gauss_newton: Levenberg-Marquardt damping λ relative to the mean diagonal of the gradients' Gram matrix."""
     gauss_newton_steps: int = 1

@@ -128,9 +128,10 @@ class NashBenchArgs:
     each sampled answer by its own target and does not push all answers toward the most likely one."""
     judge_tolerance: float = 0.05
     """judged_distinct: samples whose rows of the judge's P matrix differ by at most this are one response."""
-    solver: Literal["gradient", "gauss_newton"] = "gradient"
+    solver: Literal["gradient", "line_search", "gauss_newton"] = "gradient"
     """gpo/sppo/bt_reward's fit of each iteration (``SelfPlayConfig.solver``): gradient: ``epochs`` of
-    ``optimizer`` steps at ``lr``; gauss_newton: a damped Gauss-Newton step in sample space, so every
+    ``optimizer`` steps at ``lr``; line_search: the same update scaled along itself to the length that
+    fits the iteration's regression best (``genpref.selfplay.line_search``); gauss_newton: a damped Gauss-Newton step in sample space, so every
     sampled answer's log-ratio moves by η·g to first order (``genpref.selfplay.gauss_newton``)."""
     gauss_newton_damping: float = 0.1
     """gauss_newton: damping relative to the mean diagonal of the gradients' Gram matrix."""
@@ -321,7 +322,7 @@ class NashRun:
             acc, _ = start_run({"method": method, "eta": eta}, cfg.train, folder, resume=False)
             result = train_on_items(cfg, acc, lm, self.tokenizer, items, folder, None, save_final=False)
         target_abs_mean = float(np.mean([abs(it.target) for it in items]))
-        return {"steps": result.steps, "eta": eta, "target_abs_mean": target_abs_mean}
+        return {"steps": result.steps, "eta": eta, "target_abs_mean": target_abs_mean, **result.solver}
 
     def eta(self, method: str) -> float:
         """The self-play loop's η for ``method`` (gpo, sppo or bt_reward)."""
@@ -455,7 +456,7 @@ class NashRun:
             judge = judges["gpm" if method in ("gpo", "sppo") else "bt"]
         texts = lambda samples: [s.text for ss in samples for s in ss]  # noqa: E731
         per_prompt, resolved = self.measure(game, lm, prompts, samples0)  # (N, C) π_0 on each prompt
-        distributions, steps = [per_prompt.mean(axis=0)], []
+        distributions, steps, by_prompt = [per_prompt.mean(axis=0)], [], [per_prompt.round(4).tolist()]
         by_samples, least_resolved = [game.distribution(texts(samples0))], [resolved]
         samples, previous = samples0, None
         for t in range(a.iterations):
@@ -467,6 +468,7 @@ class NashRun:
             previous, samples = samples, self.generate(lm, prompts, t + 1)
             measured, resolved = self.measure(game, lm, prompts, samples)
             distributions.append(measured.mean(axis=0))
+            by_prompt.append(measured.round(4).tolist())
             by_samples.append(game.distribution(texts(samples)))
             least_resolved.append(resolved)
         summary = summarise(game, distributions)
@@ -474,6 +476,7 @@ class NashRun:
             steps=steps,
             seconds=time.perf_counter() - start,
             sample_distributions=[d.round(4).tolist() for d in by_samples],
+            prompt_distributions=by_prompt,
             resolved_mass=least_resolved,
         )
         if method in ("gpo", "sppo"):

@@ -277,14 +277,18 @@ def train_on_items(
     from genpref.train.loop import run_loop
 
     items = merge_duplicates(items)
+    eta = cfg.eta if eta is None else eta
     if cfg.solver == "gauss_newton":
-        return fit_gauss_newton(
-            cfg, acc, lm, tokenizer, items, out, save_final, cfg.eta if eta is None else eta
-        )
+        return fit_gauss_newton(cfg, acc, lm, tokenizer, items, out, save_final, eta)
+    line_search = cfg.solver == "line_search"
+    if line_search:
+        _single_process(acc, "line_search")
+        params = [p for p in lm.parameters() if p.requires_grad]
+        before = [p.detach().clone() for p in params]  # θ_t
     recipe = SelfPlayRecipe(
         items,
         tokenizer,
-        cfg.eta if eta is None else eta,
+        eta,
         cfg.length_normalized,
         resolve_packing(cfg.engine.packing, lm),
         share_prompt=cfg.engine.share_prompt,
@@ -294,7 +298,7 @@ def train_on_items(
     if cfg.engine.share_prompt:  # a prompt's samples share a batch, so its forward runs once
         train = replace(train, group_by_prompt=True, group_by_length=False)
         groups = [tuple(it.seq.input_ids[: it.seq.prompt_len]) for it in items]
-    return run_loop(
+    result = run_loop(
         acc,
         PolicyLogps(lm, cfg.engine.logprob_chunk, compile=cfg.engine.compile),
         recipe,
@@ -306,8 +310,61 @@ def train_on_items(
         desc=f"train {cfg.algorithm}",
         groups=groups,
         lengths=[len(it.seq.input_ids) for it in items],
-        save_final=save_final,
+        save_final=save_final and not line_search,
     )
+    if line_search:
+        result = finish_line_search(cfg, acc, lm, tokenizer, items, eta, params, before, result, save_final)
+    return result
+
+
+def finish_line_search(
+    cfg: SelfPlayConfig, acc, lm, tokenizer, items, eta: float, params, before, result, save_final: bool
+):
+    """``solver: line_search``: scale the update the loop made (θ − θ_t) to the least-squares step
+    length on ``items`` (``genpref.selfplay.line_search``), log it, and save ``final`` if asked."""
+    from genpref.atomic_io import atomic_dir
+    from genpref.policy.logprobs import PolicyLogps
+    from genpref.policy.model import save_policy
+    from genpref.policy.sequences import make_batch
+    from genpref.selfplay.line_search import cauchy_step_length, rows_log_ratio, scale_update
+
+    model = PolicyLogps(lm, cfg.engine.logprob_chunk)
+    size = max(1, cfg.train.batch_size)
+    delta = torch.cat(
+        [
+            rows_log_ratio(
+                model,
+                make_batch(
+                    [it.seq for it in items[i : i + size]],
+                    packing=False,
+                    pad_id=tokenizer.pad_token_id,
+                    device=acc.device,
+                ),
+                items[i : i + size],
+                cfg.length_normalized,
+            )
+            for i in range(0, len(items), size)
+        ]
+    ).cpu()  # (N,) what the trial update did to each row's log-ratio
+    weights = torch.tensor([it.weight for it in items], dtype=torch.float64)
+    wanted = eta * torch.tensor([it.target for it in items], dtype=torch.float64)
+    raw = cauchy_step_length(delta, weights, wanted)
+    beta = min(max(raw, 0.0), cfg.line_search_max_scale)
+    scale_update(params, before, beta)
+    result.metrics.log(result.steps, line_search_scale=beta, line_search_scale_unclipped=raw)
+    result.solver.update(line_search_scale=beta, line_search_scale_unclipped=raw)
+    if save_final and acc.is_main_process:
+        with atomic_dir(result.final_dir) as tmp:
+            save_policy(lm, tokenizer, tmp)
+    return result
+
+
+def _single_process(acc, solver: str) -> None:
+    if acc.num_processes > 1:
+        raise ConfigError(
+            f"selfplay solver {solver} runs in one process; this run has {acc.num_processes}.\n"
+            "  fix: launch without accelerate's multi-process launcher, or use solver: gradient"
+        )
 
 
 def fit_gauss_newton(
@@ -323,11 +380,7 @@ def fit_gauss_newton(
     from genpref.train.loop import LoopResult, publish_config
     from genpref.train.metrics import MetricsLog
 
-    if acc.num_processes > 1:
-        raise ConfigError(
-            f"selfplay solver gauss_newton runs in one process; this run has {acc.num_processes}.\n"
-            "  fix: launch without accelerate's multi-process launcher, or use solver: gradient"
-        )
+    _single_process(acc, "gauss_newton")
 
     model = PolicyLogps(lm, cfg.engine.logprob_chunk).to(acc.device)
     batch = make_batch(

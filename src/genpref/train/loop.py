@@ -23,7 +23,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -99,6 +99,8 @@ class LoopResult:
     final_dir: Path
     steps: int
     metrics: MetricsLog
+    solver: dict = field(default_factory=dict)
+    """What a solver that finishes the loop's update reports (self-play ``line_search``: the scale)."""
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
