@@ -299,10 +299,20 @@ GAMES = {
         (("dog", "cat", 0.9), ("fish", "dog", 0.8), ("cat", "fish", 0.7)),
         prompts=PET_PROMPTS,
     ),
+    "pets_skewed": PreferenceGame(
+        "pets_skewed",
+        ("cat", "dog", "fish"),
+        (("dog", "cat", 0.7), ("fish", "dog", 0.8), ("cat", "fish", 0.9)),
+        prompts=PET_PROMPTS,
+    ),
 }
 """Built-in games: rock-paper-scissors on three pets (dog ≻ cat ≻ fish ≻ dog), every answer naming no
 option losing to each option with P = 0.9. ``pets``: P(win) = 0.9 on every edge, Nash (⅓, ⅓, ⅓, 0).
 ``pets_weighted``: unequal payoffs (dog ≻ cat 0.9, fish ≻ dog 0.8, cat ≻ fish 0.7), Nash
 (1/3, 2/9, 4/9, 0) over (cat, dog, fish, other): each option's weight is proportional to the payoff
 P − ½ of the edge it is not part of (0.3 : 0.2 : 0.4). The weakest edge is 0.7: a judge that is off by
-a few points still has the same cycle and an equilibrium near the oracle's."""
+a few points still has the same cycle and an equilibrium near the oracle's. It happens to sit close to
+what SmolLM2-135M-Instruct answers anyway (π_0 on the first pet prompts is 0.04 exploitable there), so
+it cannot show a policy moving to its equilibrium. ``pets_skewed``: the same payoffs on other edges
+(dog ≻ cat 0.7, fish ≻ dog 0.8, cat ≻ fish 0.9), Nash (1/3, 4/9, 2/9, 0): the animal π_0 names least
+(dog, 0.12–0.22) must become the most played, and π_0 is 0.15 exploitable."""

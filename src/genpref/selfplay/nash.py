@@ -65,32 +65,37 @@ class NashBenchArgs:
 
     output: str = "runs/nash/results.json"
     """Results JSON (top-level "headline"); the simplex plot and judge runs go next to it."""
-    games: list[str] = field(default_factory=lambda: ["pets", "pets_weighted"])
-    """Games from genpref.cyclic.games.GAMES: pets (uniform Nash), pets_weighted (Nash 1/3, 2/9, 4/9)."""
+    games: list[str] = field(default_factory=lambda: ["pets", "pets_skewed"])
+    """Games from genpref.cyclic.games.GAMES: pets (uniform Nash), pets_skewed (Nash 1/3, 4/9, 2/9: the
+    animal π_0 names least must become the most played), pets_weighted (Nash 1/3, 2/9, 4/9, close to π_0)."""
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     """Any of gpo, sppo, bt_reward, bt_dpo."""
     iterations: int = 15
     """Self-play iterations T per method (the average iterate needs several turns of the cycle)."""
-    prompts: int = 2
-    """Prompt paraphrases used (the first N of the game's). Each prompt plays its own game: its samples
-    judge and update only its own answers, and an animal it does not sample gets no update there. So few
-    prompts with many samples each: with 8 prompts × 8 samples even perfect multiplicative weights on
-    every prompt averages 0.10–0.13 exploitability on ``pets_weighted`` (prompts freeze on one animal),
-    with 2 × 32 it averages 0.02 (``genpref.cyclic.dynamics.simulate_per_prompt``,
-    ``benchmarks/nash_design.py``)."""
-    k: int = 32
-    """Samples per prompt per iteration (the measured distribution pools N·K samples)."""
-    max_new_tokens: int = 2
-    """Tokens per answer (the category rule reads the first option named). Two tokens ("dog.") keep the
-    answer's log-probability on the choice; longer tails add tokens whose log-ratios the regression also
-    moves, and pushing down sampled off-topic tails only moves their mass to unsampled ones."""
+    prompts: int = 1
+    """Prompt paraphrases used (the first N of the game's). Each prompt plays its own game (its samples
+    judge and update only its own answers), but the prompts share the policy's parameters: raising
+    " dog" where one prompt asks for it raises it on the others too. With 2 prompts at different phases
+    of the cycle, a prompt moved against its own targets in about one iteration in four (measured on the
+    exact distributions: GPO 0.039–0.092, SPPO 0.040–0.075 on ``pets`` with 2 × 32 samples, against
+    0.023–0.026 with 1 × 64), so one prompt by default. With 8 prompts × 8 samples even perfect
+    multiplicative weights on every prompt averages 0.10–0.13 (prompts freeze on one animal;
+    ``genpref.cyclic.dynamics.simulate_per_prompt``, ``benchmarks/nash_design.py``)."""
+    k: int = 64
+    """Samples per prompt per iteration (the multiplicative-weights targets come from them)."""
+    max_new_tokens: int = 1
+    """Tokens per answer (the category rule reads the first option named). One token (" dog") puts the
+    whole answer's log-probability on the choice, its category distribution is exact (every first token
+    decoded) and sampling takes one decoding step. With two ("dog.") part of a step can go to the
+    punctuation; measured (oracle judge, 2 × 32, ``pets``) it made no clear difference: GPO 0.055 / SPPO
+    0.040 with two tokens, 0.039 / 0.049 with one."""
     temperature: float = 1.0
     """Sampling temperature (1.0: samples follow π itself, as the multiplicative-weights view assumes)."""
     measure: Literal["exact", "samples"] = "exact"
     """How each iterate's category distribution is measured. exact: from the policy's probabilities over
-    its two-token answers (``genpref.selfplay.nash_measure``: read off the logits that sampling computes
-    anyway, 95–98 % of the probability decoded exactly, the rest by its first token; needs
-    ``max_new_tokens`` ≤ 2 and temperature 1); samples: the share of each category among the iteration's
+    its answers (``genpref.selfplay.nash_measure``: read off the logits that sampling computes anyway;
+    one-token answers all exact, two-token answers 95–98 % of the probability decoded exactly and the
+    rest by its first token; needs ``max_new_tokens`` ≤ 2 and temperature 1); samples: the share of each category among the iteration's
     N·K samples (±0.06 per category at 64 samples, which also raises exploitability on average). The
     results carry the sample shares either way (``sample_distributions``)."""
     update_rule: Literal["mwu", "optimistic"] = "optimistic"
@@ -140,8 +145,8 @@ class NashBenchArgs:
     epochs: int = 1
     """Passes over each iteration's samples."""
     batch_size: int = 64
-    """Sequences per optimiser step (bt_dpo: half as many pairs). 64 = the iteration's N·K samples: one
-    full-batch step per epoch, every prompt in every step."""
+    """Sequences per optimiser step (bt_dpo: half as many pairs). 64 = the iteration's N·K samples (fewer
+    rows once repeated answers are merged): one full-batch step per epoch."""
     judge_pairs: int = 80
     """Judge training comparisons per pair of categories. GPO plays the game of the judge's *logits*,
     where a small error in a strong preference (P 0.9 → logit 2.2) moves the equilibrium: on
