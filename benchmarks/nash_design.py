@@ -5,7 +5,8 @@
 `genpref bench nash` samples K answers for each of N prompts per iteration. Each prompt plays its own
 game: its samples judge and update only its own answers, and an animal that a prompt does not sample
 gets no update there. This script measures SmolLM2-135M-Instruct's starting category distribution on
-each of the game's prompts (``--measure_k`` samples per prompt, temperature 1, two tokens), then runs
+each of the game's prompts (``--measure_k`` samples per prompt, temperature 1, the benchmark's answer
+length), then runs
 perfect multiplicative weights (``genpref.cyclic.dynamics``) from those starting points with the
 benchmark's sampling, for each design, and reports the average-iterate exploitability under the oracle
 (mean, 10th/90th percentiles, share of seeds at most 0.05):
@@ -31,7 +32,8 @@ DESIGNS = [
     (8, 8, 15, 0.75),
     (4, 16, 15, 0.75),
     (2, 32, 10, 1.0),
-    (2, 32, 15, 0.75),  # the defaults since session 11
+    (2, 32, 15, 0.75),  # the defaults in session 11
+    (1, 64, 15, 0.75),  # the defaults since session 12 (prompts share parameters; see NashBenchArgs.prompts)
 ]
 
 
@@ -78,7 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--games", default="pets,pets_weighted")
+    parser.add_argument("--games", default="pets,pets_skewed")
     parser.add_argument("--measure_k", type=int, default=64, help="π_0 samples per prompt for its start")
     parser.add_argument("--repeats", type=int, default=200, help="seeds per design")
     parser.add_argument("--seed", type=int, default=0)

@@ -42,6 +42,9 @@ def test_nash_of_the_builtin_games_by_hand():
     # weighted, (cat, dog, fish): A[d,c]=.4, A[f,d]=.3, A[c,f]=.2 -> cat: -.4d+.2f=0, dog: .4c-.3f=0
     # -> f = 2d, c = .75f = 1.5d -> (1.5, 1, 2)/4.5 = (1/3, 2/9, 4/9)
     assert np.allclose(GAMES["pets_weighted"].nash, [1 / 3, 2 / 9, 4 / 9, 0], atol=1e-9)
+    # skewed: A[d,c]=.2, A[f,d]=.3, A[c,f]=.4 -> cat: -.2d+.4f=0, dog: .2c-.3f=0 -> d = 2f, c = 1.5f
+    # -> (1.5, 2, 1)/4.5 = (1/3, 4/9, 2/9)
+    assert np.allclose(GAMES["pets_skewed"].nash, [1 / 3, 4 / 9, 2 / 9, 0], atol=1e-9)
     for g in GAMES.values():
         assert g.exploitability(g.nash) == pytest.approx(0.0, abs=1e-9)
 

@@ -133,10 +133,14 @@ class NashBenchArgs:
     each sampled answer by its own target and does not push all answers toward the most likely one."""
     judge_tolerance: float = 0.05
     """judged_distinct: samples whose rows of the judge's P matrix differ by at most this are one response."""
-    solver: Literal["gradient", "line_search", "gauss_newton"] = "gradient"
+    solver: Literal["gradient", "line_search", "gauss_newton"] = "line_search"
     """gpo/sppo/bt_reward's fit of each iteration (``SelfPlayConfig.solver``): gradient: ``epochs`` of
-    ``optimizer`` steps at ``lr``; line_search: the same update scaled along itself to the length that
-    fits the iteration's regression best (``genpref.selfplay.line_search``); gauss_newton: a damped Gauss-Newton step in sample space, so every
+    ``optimizer`` steps at ``lr``; line_search (default): the same update scaled along itself to the
+    length that fits the iteration's regression best (``genpref.selfplay.line_search``). Measured with a
+    trained GPM on ``pets`` (seed 0): with the plain gradient step the cycle spiralled outward (the judge's
+    logits are ~1.2× the oracle's and the realised step grew as the policy sharpened) until dog and cat
+    were no longer sampled and the policy froze on fish (average 0.181); with the line search it
+    contracted (0.017). gauss_newton: a damped Gauss-Newton step in sample space, so every
     sampled answer's log-ratio moves by η·g to first order (``genpref.selfplay.gauss_newton``)."""
     gauss_newton_damping: float = 0.1
     """gauss_newton: damping relative to the mean diagonal of the gradients' Gram matrix."""
