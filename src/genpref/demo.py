@@ -30,7 +30,7 @@ log = logging.getLogger("genpref")
 DEMO_CYCLIC_DATASETS = ("no_honesty", "no_helpfulness")
 """The demo's cyclic part trains on two of the four leave-one-out datasets (``genpref bench cyclic`` runs
 all four), so that the four parts together stay within 30 minutes on 2 CPU cores."""
-DEMO_NASH_GAMES = ("pets_weighted",)
+DEMO_NASH_GAMES = ("pets_skewed",)
 """The demo's Nash part plays the game with the non-uniform equilibrium (``genpref bench nash`` plays
 both), for the same reason."""
 DEMO_NASH_METHODS = ("gpo", "sppo", "bt_reward")
