@@ -106,3 +106,22 @@ def test_exactly_measured_dynamics_have_no_measurement_noise():
     assert np.allclose(np.array(drawn["distributions"][1:]) * 8 % 1, 0)
     per_prompt = simulate_per_prompt(p, np.stack([pi0, pi0]), "gpo", 0.0, 2, k=4, measure_by_samples=False)
     assert np.allclose(per_prompt["distributions"], [pi0] * 3)
+
+
+def test_one_token_answers_are_measured_exactly():
+    """max_new_tokens 1: π(c | x) = Σ over first tokens of category c, all of it resolved."""
+    from genpref.policy.model import load_policy
+    from genpref.selfplay.generate import SamplingConfig, TransformersGenerator, prompt_ids
+
+    lm, tok = load_policy(tiny_llama())
+    game = GAMES["pets"]
+    sampling = SamplingConfig(temperature=1.0, top_p=1.0, max_new_tokens=1, batch_size=8, keep_logits=True)
+    samples = TransformersGenerator(lm, tok, sampling).generate([game.prompts[0]], 4, seed=0, progress=False)
+    (measured,) = from_samples(tok, game, samples, max_new_tokens=1)
+    p1 = _next_token_probs(lm, [prompt_ids(tok, game.prompts[0])])[0]
+    vocab = VocabularyCategories(tok, game, lm.config.vocab_size)
+    expected = [float(p1[vocab.category == c].sum()) for c in range(len(game.categories))]
+    assert measured.resolved == 1.0
+    assert measured.distribution == pytest.approx(expected, abs=1e-5)
+    cat = _single(tok, " cat")
+    assert vocab.category[cat] == 0 and vocab.category[_single(tok, " pet")] == 3  # cat, other

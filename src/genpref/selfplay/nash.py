@@ -275,7 +275,9 @@ class NashRun:
         if self.args.measure == "samples":
             return np.stack([game.distribution([s.text for s in ss]) for ss in samples]), 1.0
         ids = [prompt_ids(self.tokenizer, p) for p in self.policy_view(prompts)]
-        measured = from_samples(self.tokenizer, game, samples, lm, ids)
+        measured = from_samples(
+            self.tokenizer, game, samples, lm, ids, max_new_tokens=self.args.max_new_tokens
+        )
         return np.stack([m.distribution for m in measured]), min(m.resolved for m in measured)
 
     # -- judges -----------------------------------------------------------------------------------

@@ -122,14 +122,21 @@ def answer_tree_distribution(
 
 
 def from_samples(
-    tokenizer, game, samples: list[list], lm=None, prompt_ids: list[list[int]] | None = None, config=None
+    tokenizer,
+    game,
+    samples: list[list],
+    lm=None,
+    prompt_ids: list[list[int]] | None = None,
+    config=None,
+    max_new_tokens: int = 2,
 ) -> list[Measured]:
     """Each prompt's category distribution from its samples (``samples[i]``: prompt i's, generated with
     ``SamplingConfig.keep_logits`` at temperature 1): the generation already computed π(· | x) and
     π(· | x, t₁) for every sampled first token t₁. First tokens that were not sampled keep their
     first-token category, except the likeliest ones that name no option (" pet", whose second token is
     often " fish"): with ``lm`` and ``prompt_ids``, up to ``config.unsampled_max`` of those per prompt
-    above ``config.unsampled_min`` probability get their second token from one batched forward pass."""
+    above ``config.unsampled_min`` probability get their second token from one batched forward pass.
+    ``max_new_tokens`` 1: answers are one token, every first token's category is exact."""
     config = config or MeasureConfig()
     if any(not ss or any(s.logits is None for s in ss) for ss in samples):
         raise ConfigError(
@@ -137,6 +144,12 @@ def from_samples(
         )
     p1s = [ss[0].logits[0].double().softmax(-1) for ss in samples]  # each (V,): π(t₁ | x)
     vocab = _vocabulary(tokenizer, game, p1s[0].shape[0])
+    if max_new_tokens == 1:
+        c = len(game.categories)
+        return [
+            Measured((torch.zeros(c, dtype=torch.float64).index_add_(0, vocab.category, p1)).numpy(), 1.0)
+            for p1 in p1s
+        ]
     seconds: list[dict[int, torch.Tensor]] = []
     for ss in samples:
         seconds.append({})
