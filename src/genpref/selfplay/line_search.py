@@ -60,3 +60,45 @@ def scale_update(params: list[torch.nn.Parameter], before: list[Tensor], beta: f
     """θ ← θ_t + β (θ − θ_t) for each parameter (in place); ``before``: θ_t, same order."""
     for p, p0 in zip(params, before):
         p.sub_(p0).mul_(beta).add_(p0)
+
+
+def finish_line_search(
+    cfg, acc, lm, tokenizer, items: list, eta: float, params: list, before: list, result, save_final: bool
+):
+    """``solver: line_search``: scale the update the loop made (θ − θ_t) to the least-squares step
+    length on ``items``, log it, and save ``final`` if asked. ``cfg``: the ``SelfPlayConfig``; ``params``
+    and ``before``: the trainable parameters and their values at θ_t; ``result``: the loop's LoopResult."""
+    from genpref.atomic_io import atomic_dir
+    from genpref.policy.logprobs import PolicyLogps
+    from genpref.policy.model import save_policy
+    from genpref.policy.sequences import make_batch
+
+    model = PolicyLogps(lm, cfg.engine.logprob_chunk)
+    size = max(1, cfg.train.batch_size)
+    delta = torch.cat(
+        [
+            rows_log_ratio(
+                model,
+                make_batch(
+                    [it.seq for it in items[i : i + size]],
+                    packing=False,
+                    pad_id=tokenizer.pad_token_id,
+                    device=acc.device,
+                ),
+                items[i : i + size],
+                cfg.length_normalized,
+            )
+            for i in range(0, len(items), size)
+        ]
+    ).cpu()  # (N,) what the trial update did to each row's log-ratio
+    weights = torch.tensor([it.weight for it in items], dtype=torch.float64)
+    wanted = eta * torch.tensor([it.target for it in items], dtype=torch.float64)
+    raw = cauchy_step_length(delta, weights, wanted)
+    beta = min(max(raw, 0.0), cfg.line_search_max_scale)
+    scale_update(params, before, beta)
+    result.metrics.log(result.steps, line_search_scale=beta, line_search_scale_unclipped=raw)
+    result.solver.update(line_search_scale=beta, line_search_scale_unclipped=raw)
+    if save_final and acc.is_main_process:
+        with atomic_dir(result.final_dir) as tmp:
+            save_policy(lm, tokenizer, tmp)
+    return result

@@ -43,157 +43,19 @@ import copy
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
 from genpref.errors import ConfigError
+from genpref.selfplay.nash_args import METHODS, NashBenchArgs
 from genpref.selfplay.nash_judges import OracleJudge, judge_report, train_game_judges
 
+__all__ = ["METHODS", "NashBenchArgs", "NashRun", "headline", "run_nash_bench", "summarise"]
+
 log = logging.getLogger("genpref")
-
-METHODS = ("gpo", "sppo", "bt_reward", "bt_dpo")
-"""gpo/sppo: GPM judge; bt_reward: the self-play loop on BT rewards; bt_dpo: iterative DPO best vs worst."""
-
-
-@dataclass
-class NashBenchArgs:
-    """genpref bench nash: GPO and SPPO vs BT-reward baselines on preference games with a known Nash equilibrium."""
-
-    output: str = "runs/nash/results.json"
-    """Results JSON (top-level "headline"); the simplex plot and judge runs go next to it."""
-    games: list[str] = field(default_factory=lambda: ["pets", "pets_skewed"])
-    """Games from genpref.cyclic.games.GAMES: pets (uniform Nash), pets_skewed (Nash 1/3, 4/9, 2/9: the
-    animal π_0 names least must become the most played), pets_weighted (Nash 1/3, 2/9, 4/9, close to π_0)."""
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
-    """Any of gpo, sppo, bt_reward, bt_dpo."""
-    iterations: int = 15
-    """Self-play iterations T per method (the average iterate needs several turns of the cycle)."""
-    prompts: int = 1
-    """Prompt paraphrases used (the first N of the game's). Each prompt plays its own game (its samples
-    judge and update only its own answers), but the prompts share the policy's parameters: raising
-    " dog" where one prompt asks for it raises it on the others too. With 2 prompts at different phases
-    of the cycle, a prompt moved against its own targets in about one iteration in four (measured on the
-    exact distributions: GPO 0.039–0.092, SPPO 0.040–0.075 on ``pets`` with 2 × 32 samples, against
-    0.023–0.026 with 1 × 64), so one prompt by default. With 8 prompts × 8 samples even perfect
-    multiplicative weights on every prompt averages 0.10–0.13 (prompts freeze on one animal;
-    ``genpref.cyclic.dynamics.simulate_per_prompt``, ``benchmarks/nash_design.py``)."""
-    k: int = 64
-    """Samples per prompt per iteration (the multiplicative-weights targets come from them)."""
-    max_new_tokens: int = 1
-    """Tokens per answer (the category rule reads the first option named). One token (" dog") puts the
-    whole answer's log-probability on the choice, its category distribution is exact (every first token
-    decoded) and sampling takes one decoding step. With two ("dog.") part of a step can go to the
-    punctuation; measured (oracle judge, 2 × 32, ``pets``) it made no clear difference: GPO 0.055 / SPPO
-    0.040 with two tokens, 0.039 / 0.049 with one."""
-    temperature: float = 1.0
-    """Sampling temperature (1.0: samples follow π itself, as the multiplicative-weights view assumes)."""
-    measure: Literal["exact", "samples"] = "exact"
-    """How each iterate's category distribution is measured. exact: from the policy's probabilities over
-    its answers (``genpref.selfplay.nash_measure``: read off the logits that sampling computes anyway;
-    one-token answers all exact, two-token answers 95–98 % of the probability decoded exactly and the
-    rest by its first token; needs ``max_new_tokens`` ≤ 2 and temperature 1); samples: the share of each category among the iteration's
-    N·K samples (±0.06 per category at 64 samples, which also raises exploitability on average). The
-    results carry the sample shares either way (``sample_distributions``)."""
-    update_rule: Literal["mwu", "optimistic"] = "optimistic"
-    """mwu: target g_t (SPPO/GPO as published); optimistic: 2 g_t − g_{t−1} (last-iterate remedy)."""
-    eta_gpo: float = 0.7
-    """GPO η (target: the GPM logit s/τ against π_t's samples). The line search fits the regression's
-    rows, not the categories: the realised category-level step is 0.5–0.8 × η (measured), so η is asked
-    about 1.5 × the step wanted (0.45 for perfect multiplicative weights, ``benchmarks/nash_design.py``).
-    Measured with one trained judge per game (seed 0, line search): η 0.45 / 0.7 / 0.9 gave 0.017 / 0.010
-    / 0.111 on ``pets`` and 0.082 / 0.056 / 0.028 on ``pets_skewed``: no η is safe on both in 15
-    iterations."""
-    eta_sppo: float = 3.75
-    """SPPO η (target: P̂(y ≻ π_t) − ½; 5.5 × eta_gpo takes GPO's step on ``pets``, where logit 0.9 =
-    log 9 = 5.5 × (0.9 − ½)). Measured (seed 0, trained judge, line search): 2.5 gave 0.030 / 0.061 on
-    ``pets`` / ``pets_skewed``, 3.75 gave 0.030 on ``pets_skewed``."""
-    eta_bt: float = 0.7
-    """bt_reward η (target: the BT logit r(y) − mean r, the GPO target of a BT judge)."""
-    dpo_beta: float = 0.1
-    """bt_dpo β."""
-    dpo_lr: float = 6e-5
-    """bt_dpo's AdamW learning rate (DPO's usual optimiser; ``lr``/``optimizer`` are the self-play loop's)."""
-    lr: float = 4e-4
-    """Learning rate of the self-play loop's policy updates (gpo, sppo, bt_reward; SGD). With 2 prompts ×
-    32 samples and judged-class weights, one step of 4e-4 moves π by about the exact multiplicative-weights
-    step of the requested η (the realised η per iteration is in the results; 1e-3 suited 8 × 8 samples)."""
-    optimizer: Literal["adamw", "sgd"] = "sgd"
-    """Policy optimiser (a fresh one per iteration). With a few steps, AdamW's normalised step does not
-    depend on η (measured: identical π_1 at η 0.75 and 1.5); SGD's step scales with η·g."""
-    max_grad_norm: float = 0.0
-    """Gradient clipping of the policy updates (0: none; clipping also normalises the step away from η)."""
-    weighting: Literal["sample", "distinct", "judged_distinct", "inverse_propensity"] = "judged_distinct"
-    """Loss weights of gpo/sppo/bt_reward (``SelfPlayConfig.weighting``): distinct, judged_distinct and
-    inverse_propensity correct the replicator effect, so one gradient step moves a rarely sampled animal
-    as far as a common one. judged_distinct (the default) counts once each group of a prompt's samples
-    that the judge cannot tell apart: with ``center_targets`` the step on a softmax is then exactly
-    multiplicative weights over those groups."""
-    weight_clip: float = 10.0
-    """Largest inverse-propensity weight before rescaling."""
-    center_targets: bool = True
-    """Subtract each prompt's weighted mean target (``SelfPlayConfig.center_targets``), so one step moves
-    each sampled answer by its own target and does not push all answers toward the most likely one."""
-    judge_tolerance: float = 0.05
-    """judged_distinct: samples whose rows of the judge's P matrix differ by at most this are one response."""
-    solver: Literal["gradient", "line_search", "gauss_newton"] = "line_search"
-    """gpo/sppo/bt_reward's fit of each iteration (``SelfPlayConfig.solver``): gradient: ``epochs`` of
-    ``optimizer`` steps at ``lr``; line_search (default): the same update scaled along itself to the
-    length that fits the iteration's regression best (``genpref.selfplay.line_search``). Measured with a
-    trained GPM on ``pets`` (seed 0): with the plain gradient step the cycle spiralled outward (the judge's
-    logits are ~1.2× the oracle's and the realised step grew as the policy sharpened) until dog and cat
-    were no longer sampled and the policy froze on fish (average 0.181); with the line search it
-    contracted (0.017). gauss_newton: a damped Gauss-Newton step in sample space, so every
-    sampled answer's log-ratio moves by η·g to first order (``genpref.selfplay.gauss_newton``)."""
-    gauss_newton_damping: float = 0.1
-    """gauss_newton: damping relative to the mean diagonal of the gradients' Gram matrix."""
-    gauss_newton_steps: int = 1
-    """gauss_newton: steps per iteration."""
-    epochs: int = 1
-    """Passes over each iteration's samples."""
-    batch_size: int = 64
-    """Sequences per optimiser step (bt_dpo: half as many pairs). 64 = the iteration's N·K samples (fewer
-    rows once repeated answers are merged): one full-batch step per epoch."""
-    judge_pairs: int = 80
-    """Judge training comparisons per pair of categories. GPO plays the game of the judge's *logits*,
-    where a small error in a strong preference (P 0.9 → logit 2.2) moves the equilibrium: on
-    ``pets_weighted`` (3 seeds) 40 pairs left the GPM's logit-game equilibrium 0.039–0.064 exploitable
-    under the oracle, 80 pairs 0.033–0.043 (the oracle's own logit game: 0.023)."""
-    judge_epochs: int = 4
-    """Judge training epochs (4: the GPM's category matrix within about 0.01 of the oracle's)."""
-    judge_backbone: str = "minilm"
-    """Judge backbone."""
-    judge_lr: float = 1e-4
-    """Judge backbone learning rate (AdamW)."""
-    judge_head_lr: float = 1e-2
-    """Judge head learning rate."""
-    judge_validation_pairs: int = 10
-    """Held-out comparisons per pair of categories (fresh draws, another seed) that check each judge."""
-    judge_max_error: float = 0.08
-    """A GPM judge whose mean |P − label| on the held-out comparisons exceeds this is trained again with
-    another seed (data order, initialisation and comparisons), up to ``judge_restarts`` times; the one
-    with the smallest held-out error is kept. Measured: about one training seed in four leaves the GPM
-    with the weakest edge of ``pets_weighted`` reversed (held-out error 0.14–0.19, against 0.05–0.06 for
-    a good fit). BT is trained once: a scalar reward cannot hold the cycle, so its error stays at
-    0.12–0.16 whatever the seed and a restart could not change what it can represent."""
-    judge_restarts: int = 2
-    """Extra GPM trainings allowed when its held-out error is above ``judge_max_error``."""
-    judge_k: int = 2
-    """GPM judge's k (embedding dimension 2k): one 2-d block holds a three-way cycle."""
-    gpm_judge: Literal["trained", "oracle"] = "trained"
-    """gpo/sppo's judge: the GPM trained here, or the exact oracle (a reference that separates the
-    judge's errors from the policy's dynamics; the BT baselines always use the trained BT model)."""
-    judge_max_length: int = 24
-    """Judge tokens per (prompt, answer): prompts are cut from the left, so the judge reads the end of
-    the question and the answer (the category is in the answer; 3× cheaper than whole prompts)."""
-    policy: str = "smollm2-135m"
-    """The policy π_0."""
-    seed: int = 0
-    """Seed of sampling, judge data and training."""
-
 
 # ----------------------------------------------------------------------------- measurement
 
