@@ -9,7 +9,7 @@ import torch
 from test_gauss_newton import _logps, _rows
 from tiny_models import tiny_llama
 
-from genpref.selfplay.line_search import cauchy_step_length, scale_update
+from genpref.selfplay.line_search import cauchy_step_length, log_ratios, scale_update
 
 
 def test_cauchy_step_length_by_hand():
@@ -23,6 +23,12 @@ def test_cauchy_step_length_by_hand():
     # δ = (1, 1), t = (1, −1): the step helps one row as much as it hurts the other: β = 0
     assert cauchy_step_length(torch.ones(2), torch.ones(2), torch.tensor([1.0, -1.0])) == 0.0
     assert cauchy_step_length(torch.zeros(2), torch.ones(2), torch.ones(2)) == 0.0  # no move, no scale
+
+
+def test_log_ratios_by_hand():
+    logps, ref, counts = torch.tensor([-1.0, -2.0]), torch.tensor([-1.5, -2.0]), torch.tensor([2, 1])
+    assert log_ratios(logps, counts, ref, False).tolist() == [0.5, 0.0]
+    assert log_ratios(logps, counts, ref, True).tolist() == [0.25, 0.0]  # LN: ÷ completion tokens
 
 
 def test_scale_update_by_hand():

@@ -45,14 +45,11 @@ def cauchy_step_length(delta: Tensor, weights: Tensor, target: Tensor) -> float:
     return float((w * t * d).sum()) / denominator if denominator > 0 else 0.0
 
 
-@torch.no_grad()
-def rows_log_ratio(model, batch: dict, rows: list, length_normalized: bool) -> Tensor:
-    """(N,) ρ_i = log π_θ(y_i|x_i) − log π_t(y_i|x_i) of the rows at the current parameters (÷ length
-    for LN variants). ``model``: ``batch`` → ((N,) summed log-probs, (N,) token counts)."""
-    logp, count = model(**batch)
-    ref = torch.tensor([r.ref_logp for r in rows], dtype=torch.float64, device=logp.device)
-    ratio = logp.double() - ref
-    return ratio / count.clamp_min(1).double() if length_normalized else ratio
+def log_ratios(logps: Tensor, counts: Tensor, ref_logps: Tensor, length_normalized: bool) -> Tensor:
+    """(N,) ρ_i = log π_θ(y_i|x_i) − log π_t(y_i|x_i) from summed log-probs ``logps`` (N,) and the
+    recorded ``ref_logps`` (N,), divided by the token ``counts`` (N,) for LN variants; float64."""
+    ratio = logps.double() - ref_logps.double()
+    return ratio / counts.clamp_min(1).double() if length_normalized else ratio
 
 
 @torch.no_grad()
@@ -69,28 +66,21 @@ def finish_line_search(
     length on ``items``, log it, and save ``final`` if asked. ``cfg``: the ``SelfPlayConfig``; ``params``
     and ``before``: the trainable parameters and their values at θ_t; ``result``: the loop's LoopResult."""
     from genpref.atomic_io import atomic_dir
-    from genpref.policy.logprobs import PolicyLogps
     from genpref.policy.model import save_policy
-    from genpref.policy.sequences import make_batch
+    from genpref.policy.reference import compute_logps
+    from genpref.policy.sequences import resolve_packing
 
-    model = PolicyLogps(lm, cfg.engine.logprob_chunk)
-    size = max(1, cfg.train.batch_size)
-    delta = torch.cat(
-        [
-            rows_log_ratio(
-                model,
-                make_batch(
-                    [it.seq for it in items[i : i + size]],
-                    packing=False,
-                    pad_id=tokenizer.pad_token_id,
-                    device=acc.device,
-                ),
-                items[i : i + size],
-                cfg.length_normalized,
-            )
-            for i in range(0, len(items), size)
-        ]
-    ).cpu()  # (N,) what the trial update did to each row's log-ratio
+    logps, counts = compute_logps(
+        lm,
+        [it.seq for it in items],
+        batch_size=max(1, cfg.train.batch_size),
+        packing=resolve_packing(cfg.engine.packing, lm),
+        pad_id=tokenizer.pad_token_id,
+        progress=False,
+        share_prompt=cfg.engine.share_prompt,  # each prompt once for its samples, as in training
+    )
+    ref = torch.tensor([it.ref_logp for it in items], dtype=torch.float64)
+    delta = log_ratios(logps, counts, ref, cfg.length_normalized)  # (N,) what the update did to each row
     weights = torch.tensor([it.weight for it in items], dtype=torch.float64)
     wanted = eta * torch.tensor([it.target for it in items], dtype=torch.float64)
     raw = cauchy_step_length(delta, weights, wanted)

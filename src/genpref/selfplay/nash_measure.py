@@ -76,8 +76,7 @@ class VocabularyCategories:
         n = min(len(tokenizer), vocab_size)
         texts = tokenizer.batch_decode([[i] for i in range(n)], skip_special_tokens=True)
         texts += [""] * (vocab_size - n)  # padded logits rows beyond the tokenizer: no text
-        index = {c: i for i, c in enumerate(game.categories)}
-        self.category = torch.tensor([index[game.category(t.strip())] for t in texts])  # (V,)
+        self.category = self._categories(texts)  # (V,)
         self.names_option = torch.tensor([bool(game.named(t)) for t in texts])  # (V,)
         self.eos = tokenizer.eos_token_id
 
@@ -86,7 +85,10 @@ class VocabularyCategories:
         if first == self.eos:
             return torch.full_like(seconds, self.game.categories.index("other"))
         ids = [[first] if s == self.eos else [first, s] for s in seconds.tolist()]
-        texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        return self._categories(self.tokenizer.batch_decode(ids, skip_special_tokens=True))
+
+    def _categories(self, texts: list[str]) -> torch.Tensor:
+        """(n,) category index of each decoded answer, stripped as sampling strips it."""
         index = {c: i for i, c in enumerate(self.game.categories)}
         return torch.tensor([index[self.game.category(t.strip())] for t in texts])
 
