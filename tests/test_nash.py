@@ -136,10 +136,15 @@ def test_bench_nash_end_to_end_at_toy_size(tmp_path):
     gpm, bt = game["judges"]["gpm"], game["judges"]["bt"]
     assert len(bt["validation_error"]) == 1  # BT is trained once
     assert 1 <= len(gpm["validation_error"]) <= 2 and gpm["kept_attempt"] < len(gpm["validation_error"])
-    kept = gpm["validation_error"][gpm["kept_attempt"]]
-    assert kept == min(gpm["validation_error"]) and 0 <= kept <= 1
+    assert len(gpm["validation_edge_error"]) == len(gpm["validation_error"])
+    kept = gpm["validation_edge_error"][gpm["kept_attempt"]]
+    assert kept == min(gpm["validation_edge_error"]) and 0 <= kept <= 1
     if len(gpm["validation_error"]) == 2:  # retrained only because the first was off
-        assert gpm["validation_error"][0] > results["config"]["judge_max_error"]
+        cfg = results["config"]
+        assert (
+            gpm["validation_error"][0] > cfg["judge_max_error"]
+            or gpm["validation_edge_error"][0] > cfg["judge_max_edge_error"]
+        )
 
 
 def test_oracle_judge_reads_categories_and_gives_the_exact_preferences():
@@ -160,3 +165,42 @@ def test_judge_error_is_the_mean_distance_to_the_soft_labels():
         PreferenceExample("q", "fish.", "dog.", label=0.5),  # oracle 0.8: error 0.3
     ]
     assert judge_error(judge, rows) == pytest.approx(0.15)
+
+
+def test_judge_edge_error_is_the_worst_mean_gap_of_an_oriented_category_pair():
+    """cat/dog rows fit exactly (gap 0); dog/fish: fish ≻ dog judged 0.72 for 0.8 (−0.08, i.e. dog ≻ fish
+    +0.08) and dog ≻ fish judged 0.26 for 0.2 (+0.06): mean +0.07. Same-category rows are skipped."""
+    from genpref.data.types import PreferenceExample
+    from genpref.selfplay.nash_judges import judge_edge_error
+
+    rows = [
+        PreferenceExample("q", "dog.", "cat.", label=0.7),
+        PreferenceExample("q", "cat.", "dog.", label=0.3),
+        PreferenceExample("q", "fish.", "dog.", label=0.8),
+        PreferenceExample("q", "dog.", "fish.", label=0.2),
+        PreferenceExample("q", "cat.", "cat!", label=0.5),
+    ]
+    probs = np.array([0.7, 0.3, 0.72, 0.26, 0.9])
+    assert judge_edge_error(GAMES["pets_skewed"], rows, probs) == pytest.approx(0.07)
+
+
+def test_matrices_judge_each_distinct_answer_once():
+    """Repeated answers are judged once and their rows and columns copied; one distinct answer ties itself."""
+    from genpref.selfplay.nash_judges import OracleJudge
+
+    game = GAMES["pets_skewed"]
+    seen = []
+
+    class Recording(OracleJudge):
+        def rank(self, prompt, texts):
+            seen.append(list(texts))
+            return super().rank(prompt, texts)
+
+    run = NashRun(NashBenchArgs(games=["pets_skewed"]))
+    texts = ["dog", "cat", "dog", "fish", "cat", "dog"]
+    prob, logit = run.matrices(Recording(game), "q", texts)
+    assert seen == [["dog", "cat", "fish"]]
+    full = OracleJudge(game).rank("q", texts)
+    assert torch.equal(prob, full.prob_matrix) and torch.allclose(logit, full.score_matrix)
+    prob, logit = run.matrices(Recording(game), "q", ["cat"] * 4)
+    assert prob.shape == (4, 4) and (prob == 0.5).all() and (logit == 0).all()

@@ -125,3 +125,34 @@ def test_one_token_answers_are_measured_exactly():
     assert measured.distribution == pytest.approx(expected, abs=1e-5)
     cat = _single(tok, " cat")
     assert vocab.category[cat] == 0 and vocab.category[_single(tok, " pet")] == 3  # cat, other
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_one_token_sampling_draws_from_the_policy(temperature):
+    """max_new_tokens 1 takes one forward per prompt and n draws: each sample's recorded log-prob is
+    log π(t|x) at T = 1, its text the decoded token, the draws follow softmax(z / T) (4,000 draws: the
+    mass of each decile of the logits within 4.5 σ), the kept logits are the forward's, and a seed repeats the draws."""
+    from genpref.policy.model import load_policy
+    from genpref.selfplay.generate import SamplingConfig, TransformersGenerator, prompt_ids
+
+    lm, tok = load_policy(tiny_llama())
+    prompts = list(GAMES["pets"].prompts[:2])
+    sampling = SamplingConfig(temperature=temperature, top_p=1.0, max_new_tokens=1, keep_logits=True)
+    gen = TransformersGenerator(lm, tok, sampling)
+    samples = gen.generate(prompts, 4000, seed=3, progress=False)
+    for prompt, ss in zip(prompts, samples):
+        with torch.no_grad():
+            z = lm(input_ids=torch.tensor([prompt_ids(tok, prompt)])).logits[0, -1].double()
+        logp, p = z.log_softmax(-1), (z / temperature).softmax(-1)
+        assert len(ss) == 4000 and all(len(s.token_ids) == 1 for s in ss)
+        s0 = ss[0]
+        assert s0.logp == pytest.approx(float(logp[s0.token_ids[0]]), abs=1e-4)
+        assert s0.text == tok.decode(s0.token_ids, skip_special_tokens=True).strip()
+        assert s0.logits.shape == (1, z.shape[0]) and torch.allclose(s0.logits[0].double(), z, atol=1e-4)
+        counts = torch.bincount(torch.tensor([s.token_ids[0] for s in ss]), minlength=z.shape[0]).double()
+        bins = torch.bucketize(z, z.quantile(torch.linspace(0.1, 0.9, 9, dtype=z.dtype)))  # logit deciles
+        freq = torch.zeros(10, dtype=z.dtype).index_add_(0, bins, counts) / 4000
+        mass = torch.zeros(10, dtype=z.dtype).index_add_(0, bins, p)
+        assert ((freq - mass).abs() <= 4.5 * (mass * (1 - mass) / 4000).sqrt()).all(), (freq, mass)
+    again = gen.generate(prompts, 4000, seed=3, progress=False)
+    assert [s.token_ids for s in again[0]] == [s.token_ids for s in samples[0]]

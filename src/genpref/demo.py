@@ -1,4 +1,4 @@
-"""``genpref demo``: the main job on embedded defaults, in three parts (each can be run alone).
+"""``genpref demo``: the main job on embedded defaults, in four parts (each can be run alone).
 
 1. ``cyclic``: the paper's cyclic-preference experiment (``genpref bench cyclic`` defaults on two of its
    four datasets): BT, GPM and PairPM on the minilm encoder, held-out cycles, table next to the paper's, plots.
@@ -35,7 +35,8 @@ DEMO_NASH_GAMES = ("pets_skewed",)
 both), for the same reason."""
 DEMO_NASH_METHODS = ("gpo", "sppo", "bt_reward")
 """... and leaves out iterative DPO, the second BT baseline (the benchmark runs it): with it the four parts
-took 31.0 minutes (nash 6.5) on an idle 2-core machine."""
+took 31.0 minutes (nash 6.5) on an idle 2-core AVX2 machine. Session 13 (8-epoch judges): 17.7 minutes
+(nash 4.0) on an idle 2-core AVX-512 machine, an estimated 31–32 on the AVX2 one."""
 
 DEMO_MODELS = {
     "BT": dict(type="bt"),

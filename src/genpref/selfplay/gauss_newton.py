@@ -30,6 +30,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from genpref.selfplay.line_search import log_ratios
+
 
 def gauss_newton_coefficients(gram: Tensor, weights: Tensor, residual: Tensor, damping: float) -> Tensor:
     """α with (W K + λ I) α = W r, λ = damping · tr(W K) / N: the sample-space Gauss-Newton step Δθ = Jᵀ α.
@@ -125,16 +127,15 @@ def gauss_newton_step(
     with _capture(layers, others) as (inputs, grads):
         logp, count = model(**batch)
         scale = 1.0 / count.clamp_min(1).to(logp.dtype) if length_normalized else torch.ones_like(logp)
-        ratio = (
-            logp.detach() - torch.tensor([r.ref_logp for r in rows], dtype=logp.dtype, device=logp.device)
-        ) * scale
+        ref = torch.tensor([r.ref_logp for r in rows], dtype=torch.float64, device=logp.device)
+        ratio = log_ratios(logp.detach(), count, ref, length_normalized)  # (N,) float64
         (logp * scale).sum().backward()  # rows are independent: each row's output gradients are its own
     lm.zero_grad(set_to_none=True)
     layers = [m for m in layers if m in grads]  # a layer the batch did not reach has no gradient
     gram = _layers_gram(layers, inputs, grads)
     weights = torch.tensor([r.weight for r in rows], dtype=torch.float64, device=gram.device)
     targets = torch.tensor([r.target for r in rows], dtype=torch.float64, device=gram.device)
-    residual = eta * targets - ratio.double()
+    residual = eta * targets - ratio
     alpha = gauss_newton_coefficients(gram, weights, residual, damping)
     with torch.no_grad():
         for m in layers:  # ΔW = Σ_i α_i Σ_t b_it a_itᵀ

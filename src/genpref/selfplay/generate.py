@@ -72,6 +72,8 @@ class TransformersGenerator:
     @torch.inference_mode()
     def generate(self, prompts: list[Prompt], n: int, seed: int, progress: bool = True) -> list[list[Sample]]:
         """n samples for each prompt; row i of the result belongs to prompts[i]."""
+        if self.sampling.max_new_tokens == 1 and self.sampling.top_p >= 1.0 and self.sampling.temperature > 0:
+            return self._first_tokens(prompts, n, seed)
         jobs = [(i, prompt_ids(self.tokenizer, p)) for i, p in enumerate(prompts) for _ in range(n)]
         jobs.sort(key=lambda job: len(job[1]))  # similar prompt lengths share a batch: less left padding
         out: list[list[Sample]] = [[] for _ in prompts]
@@ -125,6 +127,28 @@ class TransformersGenerator:
                         else None,
                     )
                 )
+        self.model.train(was_training)
+        return out
+
+    def _first_tokens(self, prompts: list[Prompt], n: int, seed: int) -> list[list[Sample]]:
+        """One-token answers: the n samples of a prompt all draw from the same next-token distribution,
+        so each prompt takes one forward pass and n draws from softmax(z / T) (the same distribution
+        ``generate`` samples from, without its n − 1 repeated decoding rows)."""
+        device = next(self.model.parameters()).device
+        eos = self.tokenizer.eos_token_id
+        generator = torch.Generator().manual_seed(seed * 1_000_003)
+        was_training = self.model.training
+        self.model.eval()
+        out = []
+        for prompt in prompts:
+            ids = torch.tensor([prompt_ids(self.tokenizer, prompt)], device=device)
+            logits = self.model(input_ids=ids).logits[0, -1].float().cpu()  # (V,) raw
+            logp = logits.log_softmax(-1)
+            probs = (logits / self.sampling.temperature).softmax(-1)
+            drawn = torch.multinomial(probs, n, replacement=True, generator=generator).tolist()
+            kept = logits[None].clone() if self.sampling.keep_logits else None  # (1, V), shared by the n
+            text = {t: self.tokenizer.decode([t], skip_special_tokens=True).strip() for t in set(drawn)}
+            out.append([Sample(text[t], [t], float(logp[t]), t == eos, kept) for t in drawn])
         self.model.train(was_training)
         return out
 

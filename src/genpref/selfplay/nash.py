@@ -116,7 +116,7 @@ class NashRun:
             temperature=a.temperature,
             top_p=1.0,
             max_new_tokens=a.max_new_tokens,
-            batch_size=64,
+            batch_size=max(64, a.k),  # one prompt's K rows in one call: its prefill is computed once
             keep_logits=a.measure == "exact",
         )
         generator = TransformersGenerator(lm, self.tokenizer, sampling)
@@ -148,9 +148,20 @@ class NashRun:
 
     # -- one iteration's training data ------------------------------------------------------------
     def matrices(self, judge, prompt, texts: list[str]):
-        """(K, K) P and logit matrices of ``texts``."""
-        r = judge.rank(prompt, texts)
-        return r.prob_matrix.double(), r.score_matrix.double() / judge.config.temperature
+        """(K, K) P and logit matrices of ``texts``. Each distinct text is judged once (one-token answers
+        repeat: 256 samples hold a handful of texts), its row and column copied to its repeats."""
+        position = {t: i for i, t in enumerate(dict.fromkeys(texts))}
+        unique = list(position)
+        if len(unique) == 1:  # every sample is one answer: it ties itself
+            return torch.full((len(texts),) * 2, 0.5, dtype=torch.float64), torch.zeros(
+                (len(texts),) * 2, dtype=torch.float64
+            )
+        index = torch.tensor([position[t] for t in texts]) if len(unique) < len(texts) else None
+        r = judge.rank(prompt, unique)
+        prob, logit = r.prob_matrix.double(), r.score_matrix.double() / judge.config.temperature
+        if index is not None:
+            prob, logit = prob[index][:, index], logit[index][:, index]
+        return prob, logit
 
     def targets(
         self, method: str, judge, prompt, texts: list[str], previous: list[str] | None
@@ -251,7 +262,8 @@ class NashRun:
         a = self.args
         items = []
         for prompt, ss in zip(prompts, samples):
-            reward = judge.rank(prompt, [s.text for s in ss]).score_vs_mixture  # (K,) r_i − mean r
+            _, logit = self.matrices(judge, prompt, [s.text for s in ss])
+            reward = logit.mean(dim=1)  # (K,) r_i − mean r (BT: logit_ij = r_i − r_j)
             best, worst = int(reward.argmax()), int(reward.argmin())
             if reward[best] <= reward[worst] or not ss[best].token_ids or not ss[worst].token_ids:
                 continue  # all samples judged equal: no pair
