@@ -151,17 +151,13 @@ class NashRun:
         """(K, K) P and logit matrices of ``texts``. Each distinct text is judged once (one-token answers
         repeat: 256 samples hold a handful of texts), its row and column copied to its repeats."""
         position = {t: i for i, t in enumerate(dict.fromkeys(texts))}
-        unique = list(position)
-        if len(unique) == 1:  # every sample is one answer: it ties itself
-            return torch.full((len(texts),) * 2, 0.5, dtype=torch.float64), torch.zeros(
-                (len(texts),) * 2, dtype=torch.float64
-            )
-        index = torch.tensor([position[t] for t in texts]) if len(unique) < len(texts) else None
-        r = judge.rank(prompt, unique)
+        if len(position) == 1:  # every sample is one answer: it ties itself
+            tie = torch.full((len(texts),) * 2, 0.5, dtype=torch.float64)
+            return tie, torch.zeros_like(tie)
+        index = torch.tensor([position[t] for t in texts])  # (K,) each sample's distinct text
+        r = judge.rank(prompt, list(position))
         prob, logit = r.prob_matrix.double(), r.score_matrix.double() / judge.config.temperature
-        if index is not None:
-            prob, logit = prob[index][:, index], logit[index][:, index]
-        return prob, logit
+        return prob[index][:, index], logit[index][:, index]
 
     def targets(
         self, method: str, judge, prompt, texts: list[str], previous: list[str] | None
