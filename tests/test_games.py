@@ -100,3 +100,16 @@ def test_game_comparisons_carry_the_oracle_and_are_cyclic():
     ]
     report = analyze_comparisons(comparisons_from_examples(by_category))
     assert report.three_cycles == 1 and report.bt_ceiling < 1
+
+
+def test_near_misses_are_other_and_the_held_out_ones_only_check():
+    """Every near miss is ``other`` by the game's own rule (kitty is no cat, goldfish no fish); the
+    training pool holds the trained ones, the held-out pool only the held-out ones."""
+    g = GAMES["pets"]
+    assert g.near_misses and g.held_out_near_misses
+    assert not set(g.near_misses) & set(g.held_out_near_misses)
+    pools = {False: response_pool(g), True: response_pool(g, held_out=True)}
+    for held_out, pool in pools.items():
+        assert all(g.category(t) == OTHER for t in pool[OTHER])
+        assert ("Kitty" in pool[OTHER]) is not held_out and ("A ferret." in pool[OTHER]) is held_out
+        assert pool["cat"] == pools[not held_out]["cat"]  # the options' answers are the same

@@ -204,3 +204,24 @@ def test_matrices_judge_each_distinct_answer_once():
     assert torch.equal(prob, full.prob_matrix) and torch.allclose(logit, full.score_matrix)
     prob, logit = run.matrices(Recording(game), "q", ["cat"] * 4)
     assert prob.shape == (4, 4) and (prob == 0.5).all() and (logit == 0).all()
+
+
+@pytest.mark.slow
+def test_frozen_judges_learn_the_cycle_and_bt_cannot(tmp_path):
+    """Judges on a frozen MiniLM (heads trained on cached features, session 14's recipe) on
+    ``pets_skewed``: the GPM holds every edge of the cycle within the bench's own check on held-out
+    comparisons; the BT model on the same rows cannot (a scalar has no cycle), whatever its training."""
+    from genpref.selfplay.nash_judges import judge_report, train_game_judges
+
+    game = GAMES["pets_skewed"]
+    args = NashBenchArgs(
+        games=["pets_skewed"], methods=["gpo", "bt_reward"], judge_restarts=0, judge_finetune="frozen",
+        judge_epochs=200, judge_batch_size=64, judge_head_lr=3e-2, judge_max_length=64,
+    )  # fmt: skip
+    judges, training = train_game_judges(args, game, list(game.prompts[:1]), [], tmp_path)
+    assert training["gpm"]["validation_edge_error"][0] <= args.judge_max_edge_error
+    gpm = judge_report(judges["gpm"], game, game.prompts[0])
+    bt = judge_report(judges["bt"], game, game.prompts[0])
+    assert gpm["mean_abs_error_vs_oracle"] < 0.03 < 0.1 < bt["mean_abs_error_vs_oracle"]
+    prob = np.array(gpm["prob"])  # dog ≻ cat, fish ≻ dog, cat ≻ fish: the cycle, each edge on its side
+    assert prob[1, 0] > 0.6 and prob[2, 1] > 0.6 and prob[0, 2] > 0.6

@@ -54,6 +54,12 @@ class PreferenceGame:
     """The prompts the game is played on (the policy's question)."""
     chat: bool = False
     """Give the prompts to the policy as a user turn (chat template); false: as plain text to continue."""
+    near_misses: tuple[str, ...] = ()
+    """Answers of the game's kind that name no option (for the pets games: other animals), taught to the
+    judges as ``other`` (:func:`response_pool`)."""
+    held_out_near_misses: tuple[str, ...] = ()
+    """More such answers, kept out of the judges' training and used only to check them: a judge must
+    also rank near misses it never saw below every option."""
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -202,18 +208,28 @@ NON_ANSWERS = (
 )
 """Responses that name no option (category ``other``)."""
 
+NEAR_MISS_TEMPLATES = ("{o}", "{O}", "{O}.", "A {o}.", "I would pick a {o}.")
+"""How a near miss (an answer of the game's kind naming no option) is written in a judge's pool."""
 
-def response_pool(game: PreferenceGame, extra: list[str] | None = None) -> dict[str, list[str]]:
-    """Response texts per category: every option in every :data:`ANSWER_TEMPLATES` form, the
-    :data:`NON_ANSWERS`, plus those ``extra`` texts (for example the start policy's own samples) that name
-    no option, as ``other``: a judge then knows what the policy's off-topic answers look like. (Adding
-    the policy's answers that do name options made a GPM collapse: they are mostly the templates again,
-    and the ones naming two options are ambiguous to a reader.) Duplicates are dropped; order is
-    deterministic."""
+
+def response_pool(
+    game: PreferenceGame, extra: list[str] | None = None, held_out: bool = False
+) -> dict[str, list[str]]:
+    """Response texts per category: every option in every :data:`ANSWER_TEMPLATES` form; as ``other``
+    the :data:`NON_ANSWERS`, the game's near misses in the :data:`NEAR_MISS_TEMPLATES` forms (``held_out``:
+    its held-out near misses instead, for checking a judge), and those ``extra`` texts (for example the
+    start policy's own samples) that name no option: a judge then knows what the policy's off-topic
+    answers look like. Without near misses a judge on frozen MiniLM features ranked animals it had never
+    seen anywhere (P(parrot ≻ dog) 0.98, P(puppy ≻ cat) 0.75), and every method's policy learnt to
+    answer them (``pets``, seed 1: 0.78–0.86 of the mass on ``other``). (Adding the policy's answers that
+    do name options made a GPM collapse: they are mostly the templates again, and the ones naming two
+    options are ambiguous to a reader.) Duplicates are dropped; order is deterministic."""
     pool: dict[str, list[str]] = {c: [] for c in game.categories}
     for option in game.options:
         pool[option] += [t.format(o=option, O=option.capitalize()) for t in ANSWER_TEMPLATES]
     pool[OTHER] += list(NON_ANSWERS)
+    misses = game.held_out_near_misses if held_out else game.near_misses
+    pool[OTHER] += [t.format(o=m, O=m.capitalize()) for m in misses for t in NEAR_MISS_TEMPLATES]
     for text in extra or []:
         if text.strip() and not game.named(text):  # answers that name no option: real `other` text
             pool[OTHER].append(text)
@@ -286,24 +302,40 @@ no animal (measured, 32 samples each: 0–19 % for the first eight, 25–81 % fo
 off-topic answers are hard to train away (each is a different text) and every 10 % of them adds
 about 0.04 to the exploitability of an otherwise perfect mixture."""
 
+OTHER_PETS = (
+    "kitten", "kitty", "puppy", "doggy", "goldfish", "hamster", "rabbit", "bunny", "parrot", "turtle",
+    "horse", "pony", "mouse",
+)  # fmt: skip
+"""Animals that are none of the three options, taught to the pets games' judges as ``other``: the ones a
+reader takes for an option (kitty, doggy, goldfish) among them, since the rule does not."""
+
+HELD_OUT_PETS = ("bird", "snake", "lizard", "ferret", "guinea pig", "cow")
+"""Animals kept out of the judges' training, to check that they rank unseen animals as ``other`` too."""
+
 GAMES = {
     "pets": PreferenceGame(
         "pets",
         ("cat", "dog", "fish"),
         (("dog", "cat", 0.9), ("fish", "dog", 0.9), ("cat", "fish", 0.9)),
         prompts=PET_PROMPTS,
+        near_misses=OTHER_PETS,
+        held_out_near_misses=HELD_OUT_PETS,
     ),
     "pets_weighted": PreferenceGame(
         "pets_weighted",
         ("cat", "dog", "fish"),
         (("dog", "cat", 0.9), ("fish", "dog", 0.8), ("cat", "fish", 0.7)),
         prompts=PET_PROMPTS,
+        near_misses=OTHER_PETS,
+        held_out_near_misses=HELD_OUT_PETS,
     ),
     "pets_skewed": PreferenceGame(
         "pets_skewed",
         ("cat", "dog", "fish"),
         (("dog", "cat", 0.7), ("fish", "dog", 0.8), ("cat", "fish", 0.9)),
         prompts=PET_PROMPTS,
+        near_misses=OTHER_PETS,
+        held_out_near_misses=HELD_OUT_PETS,
     ),
 }
 """Built-in games: rock-paper-scissors on three pets (dog ≻ cat ≻ fish ≻ dog), every answer naming no

@@ -327,33 +327,41 @@ class PreferenceModel(nn.Module):
 
     def forward(
         self,
-        input_ids: Tensor,
-        attention_mask: Tensor,
-        position_ids: Tensor,
-        prompt_index: Tensor,
         label: Tensor,
         margin: Tensor,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        prompt_index: Tensor | None = None,
         prompt_input_ids: Tensor | None = None,
         prompt_attention_mask: Tensor | None = None,
         prompt_position_ids: Tensor | None = None,
+        pooled: Tensor | None = None,
+        prompt_state: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Training forward: one concatenated backbone pass over both sides of B pairs.
 
         Args:
+            label: (B,) P(chosen ≻ rejected); margin: (B,) NaN where absent.
             input_ids, attention_mask, position_ids: (2B, T), rows [0, B) the first sides
                 (chosen; PairPM: (x, chosen, rejected)) and rows [B, 2B) the second sides.
             prompt_index: (2B,) position of each row's last prompt token.
-            label: (B,) P(chosen ≻ rejected); margin: (B,) NaN where absent.
             prompt_*: (B, Tp) prompt-only rows (gated encoders only).
+            pooled: (2B, H) the rows' pooled backbone states *instead of* the ids: a frozen backbone's
+                features, computed once before training (:mod:`genpref.models.frozen_features`).
+            prompt_state: (B, H) with ``pooled``: each pair's prompt state (gated GPM only).
         Returns:
             logits (N,) = s/τ oriented so that positive means "first wins", label (N,), margin (N,).
             BT/GPM: N = B. PairPM: N = 2B (both presentation orders; the second with 1 − label).
             BT also: rewards (B, 2), the rewards of the first and of the second sides.
         """
         n = label.shape[0]
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
-        hidden = self._hidden(batch)  # (2B, T, H)
-        embedding = self._head(pool(hidden, attention_mask, self.pooling, prompt_index))  # (2B, d)
+        hidden = None
+        if pooled is None:
+            batch = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
+            hidden = self._hidden(batch)  # (2B, T, H)
+            pooled = pool(hidden, attention_mask, self.pooling, prompt_index)  # (2B, H)
+        embedding = self._head(pooled)  # (2B, d)
         if self.config.type == "pairpm":
             logit = embedding.squeeze(-1).float()
             return {
@@ -363,7 +371,7 @@ class PreferenceModel(nn.Module):
             }
         eigenvalues = None
         if self.prompt_head is not None:
-            if self.is_encoder:
+            if prompt_state is None and self.is_encoder:
                 p_batch = {
                     "input_ids": prompt_input_ids,
                     "attention_mask": prompt_attention_mask,
@@ -372,7 +380,7 @@ class PreferenceModel(nn.Module):
                 prompt_state = pool(
                     self._hidden(p_batch), prompt_attention_mask, self._prompt_pooling
                 )  # (B, H)
-            else:
+            elif prompt_state is None:
                 states = gather_positions(hidden, prompt_index)  # (2B, H); equal halves by causality
                 prompt_state = 0.5 * (states[:n] + states[n:])
             eigenvalues = S.prompt_gate(

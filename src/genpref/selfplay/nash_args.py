@@ -125,19 +125,46 @@ class NashBenchArgs:
     where a small error in a strong preference (P 0.9 → logit 2.2) moves the equilibrium: on
     ``pets_weighted`` (3 seeds) 40 pairs left the GPM's logit-game equilibrium 0.039–0.064 exploitable
     under the oracle, 80 pairs 0.033–0.043 (the oracle's own logit game: 0.023)."""
+    judge_finetune: Literal["full", "frozen"] = "full"
+    """How the judges train (``train.finetune`` of ``rm train``). full (default): the whole MiniLM
+    fine-tunes, about 90 s per judge on an AVX-512 core pair (170 s on AVX2). frozen: the backbone stays
+    fixed and only the heads learn, on features computed once per distinct (prompt, answer) sequence
+    (``genpref.models.frozen_features``; about 65 of the game's 480 comparisons' sequences), about 5 s per
+    judge; use it with ``--judge_epochs 200 --judge_batch_size 64 --judge_head_lr 3e-2 --judge_max_length
+    64`` (session 14). Measured then: on the comparison pool the frozen GPMs were as good as the full
+    ones (held-out worst edge 0.018–0.033 and category matrices within 0.004–0.007 of the oracle, three
+    seeds, every one on its first attempt; full: 0.021 / 0.039 and 0.007–0.013), and the whole bench took
+    2.7 minutes instead of 8.5 (seed 0: GPO 0.052 / 0.028, SPPO 0.025 / 0.010 on ``pets`` /
+    ``pets_skewed``). But a linear head on frozen features extrapolates sharply to answers it never saw
+    (P(parrot ≻ dog) 0.98, P(puppy ≻ cat) 0.75, P(bird ≻ cat) 0.97) and the policies found them: with
+    ``--seed 1`` every method's policy moved to ``other`` (GPO 0.86 of the mass, average 0.355). The full
+    judges misjudge such answers too (kitten ≈ cat, goldfish ≈ fish, unseen animals near ½) but less
+    sharply, and no default run collapsed onto them. Teaching near misses (``--judge_near_misses``) fixes
+    the trained ones but not unseen ones, so frozen is not the default."""
+    judge_near_misses: bool = False
+    """Add the game's near misses (other animals, ``PreferenceGame.near_misses``) to the judges' ``other``
+    answers, and check the judges on held-out ones (``held_out_near_misses``). Measured with frozen
+    judges (session 14): the trained near misses are then judged as ``other`` (P(option ≻ kitten) ≈ 0.9),
+    but unseen animals still are not (held-out worst edge 0.05–0.35 over three seeds, every attempt
+    failing the check). Not measured with full judges; off by default, so the default judges are those of
+    session 13."""
     judge_epochs: int = 8
-    """Judge training epochs. With 4 the GPM was within about 0.01 of the oracle on ``pets`` but shrank
-    ``pets_skewed``'s strong edges toward ½ (four trainings: P(fish ≻ dog) 0.72–0.78 for 0.8, P(cat ≻
+    """Judge training epochs. With 4 the (full) GPM was within about 0.01 of the oracle on ``pets`` but
+    shrank ``pets_skewed``'s strong edges toward ½ (four trainings: P(fish ≻ dog) 0.72–0.78 for 0.8, P(cat ≻
     fish) 0.80–0.90 for 0.9), and GPO and SPPO went to that shrunken game's equilibrium (0.052–0.062
     exploitable, two seeds). With 8 (seeds 0 / 1): 0.77 / 0.78 and 0.87 / 0.86, held-out edge error 0.021
     / 0.039 (4 epochs: 0.068 on seed 0). A larger backbone lr (2e-4 at 4 epochs) reversed an edge on one
     seed of two. Costs about 50 s per game on an AVX-512 core pair (about 95 s on AVX2)."""
+    judge_batch_size: int = 16
+    """Judge comparisons per step."""
     judge_backbone: str = "minilm"
     """Judge backbone."""
     judge_lr: float = 1e-4
-    """Judge backbone learning rate (AdamW)."""
+    """Judge backbone learning rate (AdamW; unused with a frozen backbone)."""
     judge_head_lr: float = 1e-2
-    """Judge head learning rate."""
+    """Judge head learning rate (warm-up 10 %, cosine decay). Frozen judges, 1,500 steps of 64: 3e-2 gave
+    held-out edge errors 0.008–0.018 and 1e-2 0.012–0.019 (a feature probe, session 14); a constant 1e-2
+    at batch 16 left 0.02–0.075."""
     judge_validation_pairs: int = 10
     """Held-out comparisons per pair of categories (fresh draws, another seed) that check each judge."""
     judge_max_error: float = 0.08
@@ -163,7 +190,11 @@ class NashBenchArgs:
     judge's errors from the policy's dynamics; the BT baselines always use the trained BT model)."""
     judge_max_length: int = 24
     """Judge tokens per (prompt, answer): prompts are cut from the left, so the judge reads the end of
-    the question and the answer (the category is in the answer; 3× cheaper than whole prompts)."""
+    the question and the answer (the category is in the answer; 3× cheaper than whole prompts). Training
+    encodes a pair with the prompt cut for the *longer* answer (both sides see the same prompt tokens)
+    while ``rank`` cuts it for each answer alone, so a judge reads slightly other prompt tokens in
+    self-play than in training. That cost frozen judges a lot (held-out edge 0.040–0.081 at 24 against
+    0.018–0.020 at 96); 64 cuts no game prompt with any templated answer (at most 40 MiniLM tokens)."""
     policy: str = "smollm2-135m"
     """The policy π_0."""
     seed: int = 0

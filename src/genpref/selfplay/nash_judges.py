@@ -3,6 +3,7 @@ summarised at the category level; and the exact oracle as a reference judge."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -100,9 +101,13 @@ def train_game_judges(args, game, prompts: list[str], samples0: list, out: Path)
     from genpref.train.rm_config import RMTrainConfig
 
     a = args
-    pool = response_pool(game, extra=[s.text for ss in samples0 for s in ss])  # + π_0's off-topic answers
+    if not a.judge_near_misses:
+        game = replace(game, near_misses=(), held_out_near_misses=())
+    extra = [s.text for ss in samples0 for s in ss]  # + π_0's off-topic answers
+    pool = response_pool(game, extra=extra)
     prompts = tuple(prompts)
-    held_out = game_comparisons(game, pool, a.judge_validation_pairs, seed=a.seed + 7777, prompts=prompts)
+    unseen = response_pool(game, extra=extra, held_out=True)  # near misses never trained on, if any
+    held_out = game_comparisons(game, unseen, a.judge_validation_pairs, seed=a.seed + 7777, prompts=prompts)
     judges, training = {}, {}
     needed = {
         "gpm": a.gpm_judge == "trained" and bool({"gpo", "sppo"} & set(a.methods)),
@@ -129,7 +134,12 @@ def train_game_judges(args, game, prompts: list[str], samples0: list, out: Path)
                 ),
                 optim=OptimConfig(lr=a.judge_lr, head_lr=a.judge_head_lr, warmup_ratio=0.1),
                 train=TrainConfig(
-                    epochs=a.judge_epochs, batch_size=16, seed=seed, log_every=20, progress=False
+                    epochs=a.judge_epochs,
+                    batch_size=a.judge_batch_size,
+                    finetune=a.judge_finetune,
+                    seed=seed,
+                    log_every=100,
+                    progress=False,
                 ),
                 output_dir=str(out / game.name / f"judge_{name}" / f"attempt-{attempt}"),
             )

@@ -25,6 +25,7 @@ from genpref.data.types import PreferenceExample
 from genpref.eval.rm_eval import evaluate_features
 from genpref.losses.preference import PreferenceLossType, preference_loss, reward_centering_penalty
 from genpref.models.backbone import check_backbone
+from genpref.models.frozen_features import FrozenFeatures
 from genpref.models.lora import apply_lora
 from genpref.models.preference_model import PairFeatures, PreferenceModel
 from genpref.train.loop import StepResult, TrainResult, finish, run_loop, start_run
@@ -86,10 +87,23 @@ class PreferenceRecipe:
         self.cfg, self.features, self.eval_features = cfg, features, eval_features
         self.loss_type = PreferenceLossType(cfg.loss)
         self.rows_per_example = 2 if cfg.model.type == "pairpm" else 1
+        self.cached = cfg.train.finetune == "frozen" and cfg.cache_frozen_features
+        self.frozen: FrozenFeatures | None = None  # computed at the first step, on the run's device
 
     def micro_step(self, model, indices: list[int], device) -> StepResult:
         unwrapped = getattr(model, "module", model)
-        batch = {k: v.to(device) for k, v in unwrapped.collate([self.features[i] for i in indices]).items()}
+        if self.cached:
+            if self.frozen is None:
+                self.frozen = FrozenFeatures(unwrapped, self.features, self.cfg.eval_batch_size)
+                log.info(
+                    f"frozen backbone: {self.frozen.distinct} distinct sequences of {len(self.features)} "
+                    "comparisons computed once; the heads train on their cached features"
+                )
+            batch = {k: v.to(device) for k, v in self.frozen.batch(indices).items()}
+        else:
+            batch = {
+                k: v.to(device) for k, v in unwrapped.collate([self.features[i] for i in indices]).items()
+            }
         out = model(**batch)  # logits (N,), label (N,), margin (N,)
         losses = preference_loss(
             self.loss_type, out["logits"], out["label"], out["margin"], self.cfg.regression_clip

@@ -29,8 +29,13 @@ class RMTrainConfig:
     center_rewards_coefficient: float = 0.0
     """BT only: add this × (r_chosen + r_rejected)² to each pair's loss (reward centring, Eisenstein et al.
     2023; TRL's ``center_rewards_coefficient``, 0.01 in its docs). 0: off."""
+    cache_frozen_features: bool = True
+    """With train.finetune=frozen: run the backbone once over each distinct training sequence before the
+    first step and train the heads on the stored pooled states (``genpref.models.frozen_features``): the
+    same updates as running the frozen backbone at every step, without its cost. Needs
+    train.disable_dropout (a cached feature has no dropout); false runs the backbone at every step."""
     eval_batch_size: int = 32
-    """Batch size for evaluation."""
+    """Batch size for evaluation (and for computing cached frozen features)."""
     output_dir: str = "runs/rm"
     """Run folder: checkpoints/, final/, metrics.jsonl, eval_results.json, config.yaml."""
     resume: bool = False
@@ -42,9 +47,15 @@ class RMTrainConfig:
         at_least("eval_batch_size", self.eval_batch_size, 1)
         at_least("regression_clip", self.regression_clip, 0)
         at_least("center_rewards_coefficient", self.center_rewards_coefficient, 0)
-        if self.center_rewards_coefficient > 0 and self.model.type != "bt":
-            from genpref.errors import ConfigError
+        from genpref.errors import ConfigError
 
+        if self.train.finetune == "frozen" and self.cache_frozen_features and not self.train.disable_dropout:
+            raise ConfigError(
+                "cache_frozen_features stores the frozen backbone's features once, without dropout; "
+                "train.disable_dropout=false asks for dropout at every step.\n"
+                "  fix: set train.disable_dropout: true (the default), or cache_frozen_features: false"
+            )
+        if self.center_rewards_coefficient > 0 and self.model.type != "bt":
             raise ConfigError(
                 f"center_rewards_coefficient applies to a BT reward model; this model is {self.model.type!r}.\n"
                 "  fix: set center_rewards_coefficient: 0, or model.type: bt"
