@@ -59,6 +59,7 @@ BACKBONES: dict[str, dict] = {
     "minilm": dict(backbone="minilm", finetune="full"),
     "smollm2": dict(backbone="smollm2-135m", finetune="full"),
     "smollm2_lora": dict(backbone="smollm2-135m", finetune="lora"),
+    "minilm_frozen": dict(backbone="minilm", finetune="frozen"),  # linear probe on cached features
 }
 JUDGES: dict[str, dict] = {"bt": dict(type="bt"), "gpm": dict(type="gpm", k=2)}
 SETTINGS = {f"{b}_{j}": (b, j) for b in BACKBONES for j in JUDGES}
