@@ -5,8 +5,8 @@ over the same sequences again, epoch after epoch. The heads see the backbone onl
 state of each sequence (and, for a gated GPM, the prompt state), so those are computed once here and the
 training forward reads them instead of the ids (``PreferenceModel.forward(pooled=..., prompt_state=...)``):
 the same loss and gradients as the uncached run without dropout (``train.disable_dropout``), at the cost
-of one inference pass over the *distinct* sequences. This is the linear-probe reward model; ``bench
-nash``'s judges train this way in seconds (docs/nash.md).
+of one inference pass over the *distinct* sequences. This is the linear-probe reward model; ``bench nash
+--judge_finetune frozen`` trains its judges this way in seconds (docs/nash.md, session 14).
 """
 
 from __future__ import annotations
