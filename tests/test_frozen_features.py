@@ -58,9 +58,11 @@ def test_cached_features_train_exactly_like_the_frozen_backbone(tmp_path, backbo
         assert torch.allclose(w_a[key], w_b[key], atol=1e-5), key
 
 
-def test_each_distinct_sequence_is_run_once_and_batches_follow_collate(tmp_path):
+def test_each_distinct_sequence_and_prompt_is_run_once_and_batches_follow_collate(tmp_path):
+    """Three comparisons over three distinct sequences of one prompt: a gated encoder spends three
+    sequence forwards and one prompt-only forward, and a cached batch gives the collated batch's logits."""
     model = PreferenceModel.from_config(
-        PreferenceModelConfig(type="gpm", k=2, backbone=tiny_bert(), max_length=64)
+        PreferenceModelConfig(type="gpm", k=2, prompt_gate=True, backbone=tiny_bert(), max_length=64)
     )
     rows = [
         PreferenceExample("Pick one.", "cat", "dog", label=0.9),
@@ -70,14 +72,17 @@ def test_each_distinct_sequence_is_run_once_and_batches_follow_collate(tmp_path)
     feats = [model.featurize(r) for r in rows]
     model.forward_count = 0
     cache = FrozenFeatures(model, feats, batch_size=2)
-    assert cache.distinct == 3 and model.forward_count == 3
+    assert cache.distinct == 3 and model.forward_count == 3 + 1
     batch = cache.batch([2, 0])
-    assert batch["pooled"].shape == (4, 32) and batch["label"].tolist() == pytest.approx([0.3, 0.9])
+    assert batch["pooled"].shape == (4, 32) and batch["prompt_state"].shape == (2, 32)
+    assert batch["label"].tolist() == pytest.approx([0.3, 0.9])
     collated = model.collate([feats[2], feats[0]])
     with torch.no_grad():
         direct = model(**collated)["logits"]
         from_cache = model(**batch)["logits"]
     assert torch.allclose(direct, from_cache, atol=1e-6)
+    with pytest.raises(ValueError, match="prompt_state"):
+        model(pooled=batch["pooled"], label=batch["label"], margin=batch["margin"])
 
 
 def test_cache_with_dropout_is_refused_with_the_fix(tmp_path):

@@ -30,28 +30,41 @@ def sequence_key(encoded: Encoded) -> tuple[int, ...]:
 @torch.no_grad()  # not inference_mode: the heads' autograd saves these rows
 def pooled_states(model, encoded: Sequence[Encoded], batch_size: int) -> tuple[Tensor, Tensor | None]:
     """(N, H) pooled states of N sequences by the model's pooling rule, and (N, H) their prompt states
-    for a gated GPM (encoder: the pooled prompt-only forward, as in training; decoder: the state at the
-    last prompt token), else None. Sequences are batched by length to keep padding small; the rows come
-    back in input order."""
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
+    for a gated GPM (encoder: the pooled prompt-only forward, as in training, run once per distinct
+    prompt; decoder: the state at the last prompt token), else None. Sequences are batched by length to
+    keep padding small; the rows come back in input order."""
     gated = model.prompt_head is not None
-    pooled: list[Tensor | None] = [None] * len(encoded)
-    prompts: list[Tensor | None] = [None] * len(encoded)
+    pooled, decoder_prompts = _by_length(
+        model, encoded, batch_size, with_prompt=gated and not model.is_encoder
+    )
+    if not gated or not model.is_encoder:
+        return pooled, decoder_prompts
+    prompts = prompt_only(encoded)
+    position: dict[tuple[int, ...], int] = {}
+    for p in prompts:
+        position.setdefault(tuple(p.input_ids), len(position))
+    distinct = list({tuple(p.input_ids): p for p in prompts}.values())  # in first-seen order
+    states, _ = _by_length(model, distinct, batch_size, with_prompt=False, rule=model._prompt_pooling)
+    return pooled, states[[position[tuple(p.input_ids)] for p in prompts]]
+
+
+def _by_length(model, encoded, batch_size: int, with_prompt: bool, rule: str | None = None):
+    """(N, H) pooled states of N sequences (``rule``, default the model's pooling) and, with
+    ``with_prompt``, (N, H) their states at the last prompt token; batched by length, input order kept."""
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
+    pooled = prompt = None
     for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        batch = model._batch([encoded[i] for i in rows])
+        rows = torch.tensor(order[start : start + batch_size])
+        batch = model._batch([encoded[i] for i in rows.tolist()])
         hidden = model._hidden(batch)  # (b, T, H)
-        states = pool(hidden, batch["attention_mask"], model.pooling, batch["prompt_index"])  # (b, H)
-        if gated and model.is_encoder:
-            p_batch = model._batch(prompt_only([encoded[i] for i in rows]))
-            prompt = pool(model._hidden(p_batch), p_batch["attention_mask"], model._prompt_pooling)
-        elif gated:
-            prompt = gather_positions(hidden, batch["prompt_index"])  # (b, H)
-        for j, i in enumerate(rows):
-            pooled[i] = states[j].clone()
-            if gated:
-                prompts[i] = prompt[j].clone()
-    return torch.stack(pooled), (torch.stack(prompts) if gated else None)
+        states = pool(hidden, batch["attention_mask"], rule or model.pooling, batch["prompt_index"])  # (b, H)
+        if pooled is None:
+            pooled = states.new_empty(len(encoded), states.shape[-1])
+            prompt = states.new_empty(len(encoded), states.shape[-1]) if with_prompt else None
+        pooled[rows] = states
+        if with_prompt:
+            prompt[rows] = gather_positions(hidden, batch["prompt_index"])  # (b, H)
+    return pooled, prompt
 
 
 class FrozenFeatures:

@@ -357,6 +357,8 @@ class PreferenceModel(nn.Module):
         """
         n = label.shape[0]
         hidden = None
+        if pooled is not None and self.prompt_head is not None and prompt_state is None:
+            raise ValueError("a gated GPM given pooled states needs their prompt_state too")
         if pooled is None:
             batch = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
             hidden = self._hidden(batch)  # (2B, T, H)
